@@ -1,0 +1,54 @@
+"""`python -m publisher`: the action's entry point, and the same tool on a laptop.
+
+The environment is read here and nowhere else; exit 0 when everything was published (or a dry
+run found nothing wrong), 1 with an explanation otherwise. An exception that is not a
+`PublishError` is a bug: it keeps its traceback, with every secret redacted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from publisher.console import Console
+from publisher.context import load_context
+from publisher.errors import PublishError
+from publisher.settings import load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    environ = dict(os.environ)
+    context = load_context(environ)
+    console = Console(in_actions=context.in_actions)
+    try:
+        settings = load_settings(environ, sys.argv[1:] if argv is None else argv)
+        console.mask(settings.password)
+        console.verbose = settings.verbose
+        for warning in settings.warnings:
+            console.warning(warning, title="Deprecated input")
+
+        from publisher.publish import publish
+        from publisher.report import write_report
+
+        report = publish(settings, context, console)
+        write_report(report, context, console)
+    except PublishError as error:
+        from publisher.report import write_failure
+
+        write_failure(error, context, console)
+        return 1
+    except Exception:
+        sys.stderr.write(console.redact(traceback.format_exc()))
+        console.error(
+            "This is a bug in the action, not in your workflow: please report it with the "
+            "traceback above.",
+            title="Internal error",
+        )
+        return 1
+    return 1 if report.error is not None else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

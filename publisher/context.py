@@ -1,0 +1,95 @@
+"""Where this run happens: GitHub Actions (which repository, which event, a fork?) or a laptop.
+
+Read once from the `GITHUB_*` variables and the event payload; nothing later looks at them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from publisher.settings import Settings
+
+
+@dataclass(frozen=True)
+class RunContext:
+    in_actions: bool
+    repository: str  # OWNER/REPO, empty outside Actions
+    event_name: str
+    server_url: str
+    run_url: str
+    fork_reason: str  # why this run looks like it comes from a fork; empty if it does not
+    oidc_available: bool  # the job has `id-token: write` (the runtime's variables are set)
+    output_path: Path | None
+    summary_path: Path | None
+
+
+@dataclass(frozen=True)
+class DryRun:
+    enabled: bool
+    reason: str  # said in the log and the summary; empty for a real publish
+
+
+def load_context(environ: Mapping[str, str]) -> RunContext:
+    in_actions = environ.get("GITHUB_ACTIONS") == "true"
+    server_url = environ.get("GITHUB_SERVER_URL", "https://github.com")
+    repository = environ.get("GITHUB_REPOSITORY", "")
+    run_id = environ.get("GITHUB_RUN_ID", "")
+    event_name = environ.get("GITHUB_EVENT_NAME", "")
+    event = _read_event(environ.get("GITHUB_EVENT_PATH", ""))
+    return RunContext(
+        in_actions=in_actions,
+        repository=repository,
+        event_name=event_name,
+        server_url=server_url,
+        run_url=f"{server_url}/{repository}/actions/runs/{run_id}" if repository and run_id else "",
+        fork_reason=_fork_reason(event_name, event, repository),
+        oidc_available=bool(
+            environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+            and environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+        ),
+        output_path=_path(environ.get("GITHUB_OUTPUT", "")),
+        summary_path=_path(environ.get("GITHUB_STEP_SUMMARY", "")),
+    )
+
+
+def decide_dry_run(settings: Settings, context: RunContext) -> DryRun:
+    if settings.dry_run == "true":
+        return DryRun(True, "`dry-run` is `true`.")
+    if settings.dry_run == "false" or not context.fork_reason:
+        return DryRun(False, "")
+    return DryRun(
+        True,
+        f"{context.fork_reason} Forks cannot publish (they get no OIDC token for the "
+        "upstream project), so this is a dry run. Set `dry-run: false` to publish anyway.",
+    )
+
+
+def _fork_reason(event_name: str, event: Mapping[str, Any], repository: str) -> str:
+    if event_name in ("pull_request", "pull_request_target"):
+        pull = event.get("pull_request") or {}
+        head = ((pull.get("head") or {}).get("repo") or {}).get("full_name", "")
+        base = ((pull.get("base") or {}).get("repo") or {}).get("full_name", "") or repository
+        if head and base and head != base:
+            return f"This `{event_name}` run comes from the fork `{head}`."
+    own = event.get("repository") or {}
+    if own.get("fork") is True:
+        return f"The repository `{own.get('full_name', repository)}` is a fork."
+    return ""
+
+
+def _read_event(path: str) -> Mapping[str, Any]:
+    if not path:
+        return {}
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
+def _path(value: str) -> Path | None:
+    return Path(value) if value else None

@@ -1,0 +1,155 @@
+"""The one HTTP session, and the one place that decides what is retried.
+
+Connection errors, time-outs and 5xx answers (a proxy's HTML maintenance page included) are
+retried with exponential backoff and jitter: 5 attempts, about half a minute of waiting in all.
+A 4xx is an answer, never retried. A redirect is never followed: credentials go only to the URL
+the user configured.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from publisher import __version__
+from publisher.errors import IndexRefused, RedirectRefused
+
+TIMEOUT = (10.0, 60.0)  # connect, read (between two packets, not in all)
+UPLOAD_TIMEOUT = (10.0, 300.0)  # the index may take a while to answer after a large file
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    delay: float = 2.0  # before the first retry; doubled before each next one
+    max_delay: float = 30.0
+
+    def wait(self, attempt: int, retry_after: str | None) -> float:
+        """Seconds to wait after failed `attempt` (1-based): the server's word if it gave one."""
+        if retry_after and retry_after.isdigit():
+            return min(float(retry_after), self.max_delay)
+        return min(self.delay * 2.0 ** (attempt - 1), self.max_delay) * random.uniform(0.75, 1.25)  # noqa: S311
+
+
+class _Adapter(HTTPAdapter):
+    """No urllib3 retries (ours are below) and a time-out on every request, twine's included."""
+
+    def __init__(self, timeout: tuple[float, float]) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(request, stream, timeout or self.timeout, verify, cert, proxies)
+
+
+def make_session(timeout: tuple[float, float] = TIMEOUT) -> requests.Session:
+    session = requests.Session()
+    session.headers["User-Agent"] = (
+        f"publisher/{__version__} ({platform.python_implementation()} {platform.python_version()})"
+    )
+    adapter = _Adapter(timeout)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    policy: RetryPolicy,
+    log: Callable[[str], None],
+    **kwargs: Any,
+) -> requests.Response:
+    """One request with the retry policy; returns the first answer that is not a 5xx."""
+    return with_retries(
+        lambda _attempt: session.request(method, url, allow_redirects=False, **kwargs),
+        url=url,
+        what=what,
+        policy=policy,
+        log=log,
+    )
+
+
+class Transient(Exception):
+    """Raised by an attempt to ask for another one: `cause` says why, for the log."""
+
+    def __init__(self, cause: str, retry_after: str | None = None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.retry_after = retry_after
+
+
+def with_retries(
+    attempt: Callable[[int], T],
+    *,
+    url: str,
+    what: str,
+    policy: RetryPolicy,
+    log: Callable[[str], None],
+) -> T:
+    """Call `attempt(n)` until it succeeds, gives a final answer, or the attempts run out.
+
+    A response is final unless it is a 5xx; a connection error, a time-out or `Transient` asks
+    for another attempt. `attempt` gets its number (1-based) so that a retried upload can tell a
+    file that an earlier, unanswered attempt did deliver from a real conflict.
+    """
+    cause = ""
+    for number in range(1, policy.attempts + 1):
+        try:
+            return _final(attempt(number), url)
+        except (requests.ConnectionError, requests.Timeout) as e:
+            cause, retry_after = _describe(e), None
+        except Transient as e:
+            cause, retry_after = e.cause, e.retry_after
+        if number < policy.attempts:
+            delay = policy.wait(number, retry_after)
+            log(f"{what}: {cause}; retry {number} of {policy.attempts - 1} in {delay:.1f} s")
+            time.sleep(delay)
+    raise IndexRefused(
+        f"{what} failed {policy.attempts} times, the last time with: {cause}.\n\n"
+        f"`{url}` seems to be in trouble; this is usually over within minutes. Re-run the job "
+        "later (with `skip-existing: true` if some files were already uploaded). "
+        "https://status.python.org tells about PyPI's own incidents.",
+        title=f"{what} failed: {cause}",
+    )
+
+
+def _final(result: T, url: str) -> T:
+    if isinstance(result, requests.Response):
+        if result.is_redirect:
+            raise RedirectRefused(url, result.headers.get("location", "?"))
+        if result.status_code >= 500:
+            result.close()
+            raise Transient(
+                f"HTTP {result.status_code} {result.reason}", result.headers.get("retry-after")
+            )
+    return result
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, requests.Timeout):
+        return "timed out"
+    reason = error.args[0] if error.args else error
+    # urllib3 nests the useful part: "...: Failed to establish a new connection: [Errno 111] ..."
+    text = str(getattr(reason, "reason", reason))
+    return "connection failed (" + text.rsplit(": ", 1)[-1].strip(" ')\"") + ")"

@@ -1,0 +1,149 @@
+"""What we know of an index from its upload URL, and what files it already holds.
+
+PyPI and TestPyPI are known by their upload hosts. Any other index is read the way pip reads it:
+its simple API next to the upload URL (`.../legacy/` -> `.../simple/`, pypiserver's `/` ->
+`/simple/`), PEP 691 JSON where it speaks it and PEP 503 HTML otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from publisher.errors import PublishError
+from publisher.http import RetryPolicy, request
+
+# upload host -> (name, web host)
+KNOWN_INDEXES = {
+    "upload.pypi.org": ("PyPI", "https://pypi.org"),
+    "test.pypi.org": ("TestPyPI", "https://test.pypi.org"),
+}
+SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    sha256: str  # empty when the index does not say
+    url: str
+
+
+def index_name(repository_url: str) -> str:
+    host = urlsplit(repository_url).hostname or ""
+    return KNOWN_INDEXES.get(host, (f"`{urlsplit(repository_url).netloc}`", ""))[0]
+
+
+def web_url(repository_url: str) -> str:
+    """`https://pypi.org` for PyPI, `https://test.pypi.org` for TestPyPI, empty for the rest."""
+    return KNOWN_INDEXES.get(urlsplit(repository_url).hostname or "", ("", ""))[1]
+
+
+def oidc_base(repository_url: str) -> str:
+    """The index's trusted-publishing endpoints live on the upload URL's scheme and host."""
+    parts = urlsplit(repository_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def release_url(repository_url: str, name: str, version: str) -> str:
+    web = web_url(repository_url)
+    return f"{web}/project/{normalize(name)}/{version}/" if web else ""
+
+
+def publishing_settings_url(repository_url: str, name: str) -> str:
+    web = web_url(repository_url)
+    return f"{web}/manage/project/{normalize(name)}/settings/publishing/" if web else ""
+
+
+def simple_url(repository_url: str) -> str:
+    web = web_url(repository_url)
+    if web:
+        return f"{web}/simple/"
+    base = repository_url if repository_url.endswith("/") else repository_url + "/"
+    if base.endswith("/legacy/"):
+        return base[: -len("legacy/")] + "simple/"
+    return base + "simple/"
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalization."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def existing_files(
+    session: requests.Session,
+    repository_url: str,
+    projects: Iterable[str],
+    *,
+    policy: RetryPolicy,
+    log: Callable[[str], None],
+) -> dict[str, RemoteFile] | None:
+    """Filename -> file for every file of `projects` on the index; None if it cannot be read.
+
+    A project the index does not know (404) simply has no files yet.
+    """
+    found: dict[str, RemoteFile] = {}
+    for project in sorted({normalize(p) for p in projects}):
+        url = urljoin(simple_url(repository_url), f"{project}/")
+        try:
+            response = request(
+                session,
+                "GET",
+                url,
+                what=f"Reading {url}",
+                policy=policy,
+                log=log,
+                headers={"Accept": f"{SIMPLE_JSON}, text/html;q=0.1"},
+            )
+        except (PublishError, requests.RequestException):  # best effort: an upload finds out
+            return None
+        if response.status_code == 404:
+            continue
+        if response.status_code != 200:
+            return None
+        files = _parse(response, url)
+        if files is None:
+            return None
+        found.update(files)
+    return found
+
+
+def _parse(response: requests.Response, url: str) -> dict[str, RemoteFile] | None:
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith(SIMPLE_JSON):
+        try:
+            files = response.json()["files"]
+            return {
+                f["filename"]: RemoteFile(
+                    f.get("hashes", {}).get("sha256", ""), urljoin(url, f["url"])
+                )
+                for f in files
+            }
+        except (ValueError, KeyError, TypeError):
+            return None
+    if "html" in content_type:
+        parser = _Links()
+        parser.feed(response.text)
+        result = {}
+        for href in parser.hrefs:
+            link, _, fragment = urljoin(url, href).partition("#")
+            filename = urlsplit(link).path.rsplit("/", 1)[-1]
+            sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
+            result[filename] = RemoteFile(sha256, link)
+        return result
+    return None
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if href:
+                self.hrefs.append(href)

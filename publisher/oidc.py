@@ -1,0 +1,172 @@
+"""Trusted publishing: the job's OIDC token exchanged at the index for a short-lived upload token.
+
+    GET  <index>/_/oidc/audience    -> the audience the index wants in the OIDC token
+    GET  $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...   (through `id`)   -> the job's JWT
+    POST <index>/_/oidc/mint-token  {"token": JWT}            -> an upload token, 15 minutes
+    POST <index>/_/oidc/burn-token  {"token": upload token}   -> revoked once we are done
+
+Both the JWT and the minted token are credentials: `mask` registers each the moment it exists,
+before anything else is printed.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import requests
+
+from publisher.diagnosis import explain_refusal
+from publisher.errors import PublishError, TrustedPublishingError
+from publisher.http import RetryPolicy, Transient, request, with_retries
+from publisher.index import index_name, oidc_base
+
+PERMISSION_SNIPPET = """\
+```yaml
+jobs:
+  publish:
+    runs-on: ubuntu-latest
+    environment: pypi   # if your trusted publisher names one
+    permissions:
+      id-token: write   # this job may ask GitHub for an OIDC token
+```"""
+
+
+@dataclass(frozen=True)
+class UploadToken:
+    value: str
+    expires: float  # unix time
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Where and how to exchange: plain values shared by the steps below."""
+
+    session: requests.Session
+    repository_url: str
+    policy: RetryPolicy
+    log: Callable[[str], None]
+    mask: Callable[[str], None]
+
+    @property
+    def base(self) -> str:
+        return oidc_base(self.repository_url)
+
+
+def fetch_audience(exchange: Exchange) -> str:
+    url = f"{exchange.base}/_/oidc/audience"
+    response = request(
+        exchange.session,
+        "GET",
+        url,
+        what="Asking the index for its audience",
+        policy=exchange.policy,
+        log=exchange.log,
+    )
+    name = index_name(exchange.repository_url)
+    if response.status_code in (403, 404):
+        state = "is disabled" if response.status_code == 403 else "is not available"
+        raise TrustedPublishingError(
+            f"Trusted publishing {state} on {name} (`GET {url}` answered "
+            f"HTTP {response.status_code}).\n\nUse an API token instead: store it as a secret "
+            "and pass it as the `password` input (`password: ${{ secrets.PYPI_API_TOKEN }}`).",
+            title=f"Trusted publishing {state} on this index",
+        )
+    audience = _json(response).get("audience") if response.status_code == 200 else None
+    if not isinstance(audience, str) or not audience:
+        raise TrustedPublishingError(
+            f"`GET {url}` answered HTTP {response.status_code} without an audience; "
+            "is `repository-url` the upload URL of a Warehouse-based index?"
+        )
+    return audience
+
+
+def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
+    """The job's OIDC token for `audience`; None where no CI can give one (a laptop)."""
+    import id as oidc_id
+
+    def attempt(_number: int) -> str | None:
+        try:
+            return oidc_id.detect_credential(audience)
+        except oidc_id.GitHubOidcPermissionCredentialError as e:
+            raise missing_permission() from e
+        except oidc_id.AmbientCredentialError as e:
+            status = re.search(r"code=(\d+)", str(e))
+            if status is None or int(status.group(1)) >= 500:
+                raise Transient(str(e)) from e
+            raise TrustedPublishingError(
+                f"The Actions runtime refused the OIDC token request: {e}"
+            ) from e
+
+    token = with_retries(
+        attempt,
+        url="ACTIONS_ID_TOKEN_REQUEST_URL",
+        what="Requesting the OIDC token",
+        policy=exchange.policy,
+        log=exchange.log,
+    )
+    if token:
+        exchange.mask(token)
+    return token
+
+
+def missing_permission() -> TrustedPublishingError:
+    return TrustedPublishingError(
+        "This job may not ask GitHub for an OIDC token, so there is nothing to exchange for an "
+        "upload token. Give the job the `id-token: write` permission:\n\n"
+        + PERMISSION_SNIPPET
+        + "\n\nPull requests from forks never get this permission: publish from the upstream "
+        "repository (or use `dry-run: true` to check a fork's build).",
+        title="Missing permission: id-token: write",
+    )
+
+
+def mint_upload_token(exchange: Exchange, oidc_token: str, projects: Iterable[str]) -> UploadToken:
+    url = f"{exchange.base}/_/oidc/mint-token"
+    response = request(
+        exchange.session,
+        "POST",
+        url,
+        what="Exchanging the OIDC token",
+        policy=exchange.policy,
+        log=exchange.log,
+        json={"token": oidc_token},
+    )
+    body = _json(response)
+    token = body.get("token")
+    if response.status_code == 200 and isinstance(token, str) and token:
+        exchange.mask(token)
+        expires = body.get("expires")
+        lifetime = float(expires) if isinstance(expires, int | float) else time.time() + 15 * 60
+        return UploadToken(token, lifetime)
+    raise explain_refusal(exchange.repository_url, response.status_code, body, oidc_token, projects)
+
+
+def burn_token(exchange: Exchange, token: UploadToken) -> str:
+    """Revoke `token`; returns what went wrong (for a warning), or an empty string."""
+    url = f"{exchange.base}/_/oidc/burn-token"
+    try:
+        response = request(
+            exchange.session,
+            "POST",
+            url,
+            what="Revoking the upload token",
+            policy=exchange.policy,
+            log=exchange.log,
+            json={"token": token.value},
+        )
+    except (PublishError, requests.RequestException) as e:  # a warning, never a failure
+        return getattr(e, "title", None) or type(e).__name__
+    if response.status_code in (200, 202, 204):
+        return ""
+    return f"`POST {url}` answered HTTP {response.status_code}"
+
+
+def _json(response: requests.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

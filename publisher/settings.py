@@ -1,0 +1,224 @@
+"""What the user asked for: the step's inputs, or the same settings as command-line flags.
+
+The runner passes each input as `INPUT_<NAME>` with hyphens kept (`INPUT_REPOSITORY-URL`). The
+names and defaults are those of pypa/gh-action-pypi-publish, so a workflow written for it runs
+unchanged; its deprecated snake_case aliases still work and earn a warning. Everything is
+validated here, before any network request, and each error names the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from publisher.errors import InputError
+
+PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
+TOKEN_USER = "__token__"  # noqa: S105 - the user name of API tokens, not a secret
+DRY_RUN_CHOICES = ("auto", "true", "false")
+
+# input name -> deprecated alias that still works
+ALIASES = {
+    "repository-url": "repository_url",
+    "packages-dir": "packages_dir",
+    "verify-metadata": "verify_metadata",
+    "skip-existing": "skip_existing",
+    "print-hash": "print_hash",
+}
+
+DEFAULTS = {
+    "user": TOKEN_USER,
+    "password": "",
+    "repository-url": PYPI_UPLOAD_URL,
+    "packages-dir": "dist",
+    "verify-metadata": "true",
+    "skip-existing": "false",
+    "verbose": "false",
+    "print-hash": "false",
+    "attestations": "true",
+    "dry-run": "auto",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    user: str
+    password: str
+    repository_url: str
+    packages_dir: Path
+    verify_metadata: bool
+    skip_existing: bool
+    verbose: bool
+    print_hash: bool
+    attestations: bool
+    dry_run: str  # one of DRY_RUN_CHOICES
+    retry_delay: float = 2.0  # seconds before the first retry; doubles at each next one
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def trusted_publishing(self) -> bool:
+        """As in the anchor action: `__token__` with no password means "mint one"."""
+        return self.user == TOKEN_USER and not self.password
+
+
+def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Settings:
+    """Read the inputs from the runner's environment, let flags override them, validate all."""
+    flags = _parse_flags(argv)
+    raw: dict[str, str] = {}
+    warnings: list[str] = []
+    for name, default in DEFAULTS.items():
+        value = environ.get(_variable(name), "").strip()
+        alias = ALIASES.get(name)
+        alias_value = environ.get(_variable(alias), "").strip() if alias else ""
+        if alias and alias_value:
+            if value and value != alias_value:
+                warnings.append(
+                    f"Both `{name}` and its deprecated alias `{alias}` are set; "
+                    f"using `{name}` (`{value}`). Remove `{alias}`."
+                )
+            elif not value:
+                value = alias_value
+                warnings.append(f"Input `{alias}` is deprecated; rename it to `{name}`.")
+        flag_value = getattr(flags, name.replace("-", "_"))
+        if flag_value is not None:
+            value = flag_value
+        raw[name] = value or default
+
+    # Only the password is kept verbatim: a secret may legitimately end in a space.
+    password = environ.get("INPUT_PASSWORD", "") or ""
+    user = raw["user"]
+    if password.strip() == "":
+        password = ""
+    if user != TOKEN_USER and not password:
+        raise InputError(
+            "user",
+            user,
+            "a `password` is needed with any user other than `__token__`. For trusted "
+            "publishing, remove both `user` and `password` from the step.",
+        )
+
+    dry_run = raw["dry-run"].lower()
+    if dry_run not in DRY_RUN_CHOICES:
+        raise InputError("dry-run", raw["dry-run"], "expected `auto`, `true` or `false`.")
+
+    return Settings(
+        user=user,
+        password=password,
+        repository_url=_repository_url(raw["repository-url"]),
+        packages_dir=_packages_dir(raw["packages-dir"]),
+        verify_metadata=_boolean("verify-metadata", raw["verify-metadata"]),
+        skip_existing=_boolean("skip-existing", raw["skip-existing"]),
+        verbose=_boolean("verbose", raw["verbose"]),
+        print_hash=_boolean("print-hash", raw["print-hash"]),
+        attestations=_boolean("attestations", raw["attestations"]),
+        dry_run=dry_run,
+        retry_delay=_retry_delay(environ.get("PUBLISHER_RETRY_DELAY", "")),
+        warnings=tuple(warnings),
+    )
+
+
+def _variable(name: str) -> str:
+    return "INPUT_" + name.upper().replace(" ", "_")
+
+
+def _boolean(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in ("true", "false"):
+        raise InputError(name, value, "expected `true` or `false`.")
+    return lowered == "true"
+
+
+def _repository_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            "repository-url",
+            value,
+            "expected an http(s) URL with a host, such as `https://upload.pypi.org/legacy/` "
+            "or `https://test.pypi.org/legacy/`.",
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise InputError(
+            "repository-url",
+            value,
+            "plain `http://` would send the upload credentials across the network in clear "
+            "text. Use `https://` (plain http is accepted only for 127.0.0.1, localhost and ::1).",
+        )
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _packages_dir(value: str) -> Path:
+    path = Path(value)
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise InputError(
+            "packages-dir",
+            value,
+            f"`{path.absolute()}` {what}. Build your distributions first (for example "
+            "`python -m build`), or point `packages-dir` at the folder that holds them.",
+        )
+    return path
+
+
+def _retry_delay(value: str) -> float:
+    try:
+        return max(0.0, float(value)) if value else 2.0
+    except ValueError:
+        return 2.0
+
+
+def _parse_flags(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m publisher",
+        description=(
+            "Publish the distributions in a folder to PyPI or another index. In GitHub Actions "
+            "the step's inputs arrive as INPUT_* variables; on a laptop, use these flags "
+            "(the password, if any, only through the INPUT_PASSWORD variable)."
+        ),
+    )
+    add = parser.add_argument
+    add(
+        "--dry-run",
+        nargs="?",
+        const="true",
+        metavar="auto|true|false",
+        help="do everything but upload (default: auto, a dry run in forks)",
+    )
+    add("--packages-dir", metavar="DIR", help="folder with the distributions (default: dist)")
+    add("--repository-url", metavar="URL", help=f"upload URL (default: {PYPI_UPLOAD_URL})")
+    add("--user", metavar="NAME", help="user name (default: __token__, trusted publishing)")
+    add(
+        "--skip-existing",
+        action="store_const",
+        const="true",
+        help="skip files the index already has",
+    )
+    add(
+        "--no-verify-metadata",
+        dest="verify_metadata",
+        action="store_const",
+        const="false",
+        help="do not check the metadata before uploading",
+    )
+    add(
+        "--print-hash",
+        action="store_const",
+        const="true",
+        help="print every file's SHA256, MD5 and BLAKE2-256",
+    )
+    add("--verbose", action="store_const", const="true", help="show the index's answers")
+    parser.set_defaults(password=None, attestations=None)
+    return parser.parse_args(list(argv))

@@ -1,0 +1,244 @@
+"""Fixtures: the stand-in servers, real distributions, and the action run as the runner runs it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import OidcRuntime, Warehouse
+
+ROOT = Path(__file__).resolve().parent.parent
+
+README = """\
+# example-pkg
+
+An example package, published by the tests.
+"""
+
+
+def build_dists(
+    directory: Path,
+    name: str = "example-pkg",
+    version: str = "1.0.0",
+    *,
+    description: str = README,
+    content_type: str | None = "text/markdown",
+    code: str = "VALUE = 42\n",
+) -> list[Path]:
+    """A real wheel and sdist, as a build backend would write them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    module = re.sub(r"[-.]+", "_", name).lower()
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: An example\n"
+    metadata += "Requires-Python: >=3.8\n"
+    if content_type:
+        metadata += f"Description-Content-Type: {content_type}\n"
+    metadata += f"\n{description}" if description else ""
+
+    dist_info = f"{module}-{version}.dist-info"
+    members = {
+        f"{module}/__init__.py": code.encode(),
+        f"{dist_info}/METADATA": metadata.encode(),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for member, data in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{member},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    members[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    wheel = directory / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in members.items():
+            zf.writestr(member, data)
+
+    sdist = directory / f"{module}-{version}.tar.gz"
+    root = f"{module}-{version}"
+    pyproject = f'[project]\nname = "{name}"\nversion = "{version}"\n'
+    with tarfile.open(sdist, "w:gz") as tf:
+        for member, data in {
+            f"{root}/PKG-INFO": metadata.encode(),
+            f"{root}/pyproject.toml": pyproject.encode(),
+            f"{root}/src/{module}/__init__.py": code.encode(),
+        }.items():
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mtime = 1_700_000_000
+            tf.addfile(info, io.BytesIO(data))
+    return [sdist, wheel]
+
+
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+    outputs: dict[str, str]
+    summary: str
+
+    @property
+    def log(self) -> str:
+        return self.stdout + self.stderr
+
+    def files(self) -> list[dict[str, Any]]:
+        return json.loads(self.outputs["files"])  # type: ignore[no-any-return]
+
+
+def parse_outputs(text: str) -> dict[str, str]:
+    """GITHUB_OUTPUT as the runner reads it: `name=value` lines and `name<<DELIM` blocks."""
+    outputs: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line:
+            name, delimiter = line.split("<<", 1)
+            value = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                value.append(inner)
+            else:
+                raise AssertionError(f"unterminated output {name}")
+            outputs[name] = "\n".join(value)
+        elif "=" in line:
+            name, value_ = line.split("=", 1)
+            outputs[name] = value_
+    return outputs
+
+
+class Runner:
+    """Runs `python -m publisher` with the environment GitHub's runner gives a Docker action."""
+
+    def __init__(self, tmp_path: Path, runtime: OidcRuntime) -> None:
+        self.tmp_path = tmp_path
+        self.runtime = runtime
+        self.workspace = tmp_path / "workspace"
+        self.workspace.mkdir()
+
+    def environment(
+        self,
+        inputs: dict[str, str],
+        *,
+        event_name: str = "push",
+        event: dict[str, Any] | None = None,
+        id_token: bool = True,
+        repository: str = "octo-org/example-pkg",
+    ) -> dict[str, str]:
+        event_path = self.tmp_path / "event.json"
+        event_path.write_text(
+            json.dumps(event or {"repository": {"full_name": repository, "fork": False}})
+        )
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("INPUT_", "GITHUB_", "ACTIONS_", "RUNNER_"))
+        }
+        env.update(
+            {
+                "GITHUB_ACTIONS": "true",
+                "CI": "true",
+                "GITHUB_REPOSITORY": repository,
+                "GITHUB_REPOSITORY_OWNER": repository.split("/")[0],
+                "GITHUB_EVENT_NAME": event_name,
+                "GITHUB_EVENT_PATH": str(event_path),
+                "GITHUB_SERVER_URL": "https://github.com",
+                "GITHUB_RUN_ID": "1234",
+                "GITHUB_REF": "refs/tags/v1.0.0",
+                "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+                "GITHUB_WORKSPACE": str(self.workspace),
+                "GITHUB_OUTPUT": str(self.tmp_path / "output.txt"),
+                "GITHUB_STEP_SUMMARY": str(self.tmp_path / "summary.md"),
+                "RUNNER_OS": "Linux",
+                "RUNNER_TEMP": str(self.tmp_path),
+                "PUBLISHER_RETRY_DELAY": "0.05",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
+        if id_token:
+            env["ACTIONS_ID_TOKEN_REQUEST_URL"] = self.runtime.request_url
+            env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = self.runtime.request_token
+        for name, value in inputs.items():
+            env[f"INPUT_{name.upper()}"] = value  # hyphens kept, as the runner does
+        return env
+
+    def __call__(self, inputs: dict[str, str], **kwargs: Any) -> Run:
+        for name in ("output.txt", "summary.md"):
+            (self.tmp_path / name).write_text("")
+        env = self.environment(inputs, **kwargs)
+        completed = subprocess.run(
+            [sys.executable, "-m", "publisher"],
+            cwd=self.workspace,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return Run(
+            completed.returncode,
+            completed.stdout,
+            completed.stderr,
+            parse_outputs((self.tmp_path / "output.txt").read_text()),
+            (self.tmp_path / "summary.md").read_text(),
+        )
+
+
+def assert_no_secrets(run: Run, *secrets: str) -> None:
+    """No secret anywhere: not in the log (but for `::add-mask::` lines), outputs or summary."""
+    for secret in secrets:
+        assert secret, "an empty secret proves nothing"
+        for line in run.log.splitlines():
+            if line.startswith("::add-mask::"):
+                continue
+            assert secret not in line, f"secret printed: {line!r}"
+        assert secret not in run.summary
+        assert all(secret not in value for value in run.outputs.values())
+
+
+def assert_masked_first(run: Run, *secrets: str) -> None:
+    """Each secret is masked before it could appear: its ::add-mask:: line exists."""
+    masks = [
+        line[len("::add-mask::") :]
+        for line in run.stdout.splitlines()
+        if line.startswith("::add-mask::")
+    ]
+    for secret in secrets:
+        assert secret in masks, "secret never masked"
+
+
+@pytest.fixture
+def runtime() -> Iterator[OidcRuntime]:
+    server = OidcRuntime()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def warehouse(runtime: OidcRuntime) -> Iterator[Warehouse]:
+    server = Warehouse(runtime)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def runner(tmp_path: Path, runtime: OidcRuntime) -> Runner:
+    return Runner(tmp_path, runtime)
+
+
+@pytest.fixture
+def dists(runner: Runner) -> list[Path]:
+    return build_dists(runner.workspace / "dist")

@@ -1,0 +1,488 @@
+"""Real HTTP servers on 127.0.0.1 standing in for GitHub's OIDC runtime and for Warehouse.
+
+The runtime signs RS256 JWTs with GitHub's claims and publishes its JWKS. The Warehouse stand-in
+fetches that JWKS and verifies each token as PyPI does (signature, issuer, audience, expiry,
+single use of `jti`, then the trusted publisher by repository, owner, owner id, workflow file
+and environment), mints upload tokens, and serves the legacy upload API and a simple index that
+pip can install from. Both record what they received, for the tests to check.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+WORKFLOW_FILENAME_RE = re.compile(r"[^/]+\.(yml|yaml)(?=@)")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class StandIn:
+    """A server on 127.0.0.1 in a thread; `handle` answers one request."""
+
+    def __init__(self) -> None:
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                stand_in._dispatch(self)
+
+            def do_POST(self) -> None:
+                stand_in._dispatch(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.requests: list[tuple[str, str]] = []  # (method, path)
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _dispatch(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("content-length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        with self.lock:
+            self.requests.append((handler.command, handler.path))
+        try:
+            status, headers, payload = self.handle(
+                handler.command, handler.path, handler.headers, body
+            )
+        except Exception as e:  # a bug in the stand-in: show it, as a 500
+            status, headers, payload = 500, {"content-type": "text/plain"}, repr(e).encode()
+        if status == 0:  # drop the connection without an answer
+            handler.close_connection = True
+            handler.connection.close()
+            return
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        handler.send_header("content-length", str(len(payload)))
+        handler.end_headers()
+        handler.wfile.write(payload)
+
+    def handle(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        raise NotImplementedError
+
+    def count(self, method: str, prefix: str) -> int:
+        with self.lock:
+            return sum(1 for m, p in self.requests if m == method and p.startswith(prefix))
+
+
+def _json(status: int, value: Any) -> tuple[int, dict[str, str], bytes]:
+    return status, {"content-type": "application/json"}, json.dumps(value).encode()
+
+
+@dataclass
+class Claims:
+    """What GitHub puts in a job's OIDC token; the defaults are a tag push in owner/project."""
+
+    repository: str = "octo-org/example-pkg"
+    repository_owner_id: str = "4242"
+    workflow: str = "release.yml"
+    ref: str = "refs/tags/v1.0.0"
+    sha: str = "0123456789abcdef0123456789abcdef01234567"
+    environment: str = "pypi"
+    event_name: str = "push"
+    job_workflow_ref: str = ""  # default: the workflow itself (no reusable workflow)
+
+    def as_dict(self, audience: str) -> dict[str, Any]:
+        owner = self.repository.split("/")[0]
+        workflow_ref = f"{self.repository}/.github/workflows/{self.workflow}@{self.ref}"
+        now = int(time.time())
+        claims = {
+            "iss": GITHUB_ISSUER,
+            "aud": audience,
+            "sub": f"repo:{self.repository}:"
+            + (f"environment:{self.environment}" if self.environment else f"ref:{self.ref}"),
+            "repository": self.repository,
+            "repository_owner": owner,
+            "repository_owner_id": self.repository_owner_id,
+            "repository_id": "99",
+            "workflow_ref": workflow_ref,
+            "job_workflow_ref": self.job_workflow_ref or workflow_ref,
+            "ref": self.ref,
+            "sha": self.sha,
+            "event_name": self.event_name,
+            "jti": str(uuid.uuid4()),
+            "run_id": "1234",
+            "run_attempt": "1",
+            "runner_environment": "github-hosted",
+            "iat": now,
+            "nbf": now - 5,
+            "exp": now + 300,
+        }
+        if self.environment:
+            claims["environment"] = self.environment
+        return claims
+
+
+class OidcRuntime(StandIn):
+    """GitHub's `ACTIONS_ID_TOKEN_REQUEST_URL`: `GET /token?api-version=2.0&audience=X`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "test-key"
+        self.request_token = secrets.token_urlsafe(24)
+        self.claims = Claims()
+        self.issued: list[str] = []  # every JWT handed out: tests check none is ever printed
+        self.fail_next: list[int] = []  # statuses to answer with before serving tokens
+
+    @property
+    def request_url(self) -> str:
+        return f"{self.url}/token?api-version=2.0"
+
+    def jwks(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return {"keys": [{**public, "kid": self.kid, "alg": "RS256", "use": "sig"}]}
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
+        parts = urlsplit(path)
+        if parts.path == "/.well-known/jwks":
+            return _json(200, self.jwks())
+        if parts.path != "/token":
+            return _json(404, {"message": "not found"})
+        with self.lock:
+            if self.fail_next:
+                return self.fail_next.pop(0), {"content-type": "text/html"}, b"<h1>Unicorn!</h1>"
+        if headers.get("authorization") != f"bearer {self.request_token}":
+            return _json(401, {"message": "bad request token"})
+        query = parse_qs(parts.query)
+        if query.get("api-version") != ["2.0"] or "audience" not in query:
+            return _json(400, {"message": f"bad query {parts.query}"})
+        token = jwt.encode(
+            self.claims.as_dict(query["audience"][0]),
+            self.key,
+            algorithm="RS256",
+            headers={"kid": self.kid},
+        )
+        with self.lock:
+            self.issued.append(token)
+        return _json(200, {"count": 1, "value": token})
+
+
+@dataclass
+class Publisher:
+    repository: str = "octo-org/example-pkg"
+    repository_owner_id: str = "4242"
+    workflow: str = "release.yml"
+    environment: str = "pypi"  # empty: any environment
+    projects: tuple[str, ...] = ("example-pkg",)
+
+
+@dataclass
+class StoredFile:
+    filename: str
+    project: str
+    version: str
+    content: bytes
+    sha256: str
+    form: dict[str, list[str]] = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class Minted:
+    token: str
+    expires: float
+    projects: tuple[str, ...]
+    burned: bool = False
+
+
+class Warehouse(StandIn):
+    """Warehouse's trusted-publishing endpoints, legacy upload API and simple index."""
+
+    def __init__(self, runtime: OidcRuntime, audience: str = "pypi") -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.audience = audience
+        self.audience_status = 200  # 403: disabled, 404: no trusted publishing
+        self.publishers = [Publisher()]
+        self.token_lifetime = 900.0
+        self.burn_status = 202
+        self.passwords: dict[str, str] = {}  # user -> password, for the password path
+        self.used_jti: set[str] = set()
+        self.minted: list[Minted] = []
+        self.files: dict[str, StoredFile] = {}
+        self.upload_attempts: list[str] = []  # filename of every upload request
+        self.fail_next: dict[str, list[Any]] = {}  # path prefix -> answers to give first
+        self.redirect: dict[str, str] = {}  # path prefix -> Location
+        self.identical_reupload_status = 200  # what Warehouse answers to the same file again
+        self._jwks = jwt.PyJWKClient(f"{runtime.url}/.well-known/jwks")
+
+    @property
+    def upload_url(self) -> str:
+        return f"{self.url}/legacy/"
+
+    @property
+    def minted_tokens(self) -> list[str]:
+        return [m.token for m in self.minted]
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
+        route = urlsplit(path).path
+        injected = self._injected(route)
+        if injected is not None:
+            return injected
+        if route == "/_/oidc/audience" and method == "GET":
+            if self.audience_status != 200:
+                return _json(self.audience_status, {"message": "Trusted publishing is not enabled"})
+            return _json(200, {"audience": self.audience})
+        if route == "/_/oidc/mint-token" and method == "POST":
+            return self._mint(body)
+        if route == "/_/oidc/burn-token" and method == "POST":
+            return self._burn(body)
+        if route == "/legacy/" and method == "POST":
+            return self._upload(headers, body)
+        if route.startswith("/simple/") and method == "GET":
+            return self._simple(route, headers)
+        if route.startswith("/files/") and method == "GET":
+            stored = self.files.get(route.rsplit("/", 1)[-1])
+            if stored is None:
+                return _json(404, {"message": "no such file"})
+            return 200, {"content-type": "application/octet-stream"}, stored.content
+        return _json(404, {"message": f"not found: {method} {route}"})
+
+    def _injected(self, route: str):  # type: ignore[no-untyped-def]
+        for prefix, location in self.redirect.items():
+            if route.startswith(prefix):
+                return 302, {"location": location}, b""
+        for prefix, answers in self.fail_next.items():
+            # ("store-then", status) is left for the upload: it stores the file, then fails.
+            if route.startswith(prefix) and answers and not isinstance(answers[0], tuple):
+                with self.lock:
+                    answer = answers.pop(0)
+                if answer == "drop":
+                    return 0, {}, b""
+                if answer == "maintenance":
+                    return (
+                        503,
+                        {"content-type": "text/html"},
+                        b"<html><h1>Down for maintenance</h1></html>",
+                    )
+                return answer, {"content-type": "text/plain"}, b"Backend fell over"
+        return None
+
+    def _refuse(self, code: str, description: str):  # type: ignore[no-untyped-def]
+        return _json(
+            422,
+            {
+                "message": "Token request failed",
+                "errors": [{"code": code, "description": description}],
+            },
+        )
+
+    def _mint(self, body: bytes):  # type: ignore[no-untyped-def]
+        try:
+            token = json.loads(body)["token"]
+        except (ValueError, KeyError, TypeError):
+            return self._refuse("invalid-payload", "malformed payload")
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token).key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=GITHUB_ISSUER,
+                options={"require": ["iss", "aud", "exp", "iat", "nbf", "jti", "sub"]},
+            )
+        except jwt.PyJWTError as e:
+            return self._refuse("invalid-token", f"could not verify the token: {e}")
+        with self.lock:
+            if claims["jti"] in self.used_jti:
+                return self._refuse("invalid-reuse-token", "Token has already been used")
+            self.used_jti.add(claims["jti"])
+        if claims.get("event_name") == "pull_request_target":
+            return self._refuse(
+                "invalid-publisher",
+                "valid token, but no corresponding publisher (Publishing from pull_request_target "
+                "events is not allowed)",
+            )
+        publisher = self._match(claims)
+        if publisher is None:
+            return self._refuse(
+                "invalid-publisher",
+                "valid token, but no corresponding publisher (Publisher with matching claims "
+                "was not found)",
+            )
+        minted = Minted(
+            "pypi-" + secrets.token_urlsafe(40),
+            time.time() + self.token_lifetime,
+            publisher.projects,
+        )
+        with self.lock:
+            self.minted.append(minted)
+        return _json(200, {"success": True, "token": minted.token, "expires": int(minted.expires)})
+
+    def _match(self, claims: dict[str, Any]) -> Publisher | None:
+        owner, _, name = claims["repository"].partition("/")
+        filename = WORKFLOW_FILENAME_RE.search(claims.get("job_workflow_ref", ""))
+        environment = (claims.get("environment") or "").lower()
+        for p in self.publishers:
+            p_owner, _, p_name = p.repository.partition("/")
+            if (
+                (p_owner, p_name, p.repository_owner_id)
+                == (owner, name, claims["repository_owner_id"])
+                and filename is not None
+                and filename.group(0) == p.workflow
+                and (not p.environment or p.environment.lower() == environment)
+                and claims["sub"].lower().startswith(f"repo:{p.repository}".lower())
+                and claims["job_workflow_ref"]
+                in {
+                    f"{p.repository}/.github/workflows/{p.workflow}@{r}"
+                    for r in (claims.get("ref"), claims.get("sha"))
+                    if r
+                }
+            ):
+                return p
+        return None
+
+    def _burn(self, body: bytes):  # type: ignore[no-untyped-def]
+        token = json.loads(body or b"{}").get("token")
+        with self.lock:
+            for minted in self.minted:
+                if minted.token == token:
+                    minted.burned = True
+        if self.burn_status == 404:
+            return _json(404, {"message": "not found"})
+        return _json(self.burn_status, {"success": True})
+
+    def _authorized(self, headers: Any, project: str) -> bool:
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Basic "):
+            return False
+        user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+        if user == "__token__":
+            now = time.time()
+            return any(
+                m.token == password and not m.burned and m.expires > now and project in m.projects
+                for m in self.minted
+            )
+        return self.passwords.get(user) == password
+
+    def _upload(self, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
+        form, files = parse_multipart(headers.get("content-type", ""), body)
+        if form.get(":action") != ["file_upload"] or "content" not in files:
+            return 400, {}, b""
+        filename, content = files["content"]
+        with self.lock:
+            self.upload_attempts.append(filename)
+        project = normalize(form["name"][0])
+        if not self._authorized(headers, project):
+            return (
+                403,
+                {"content-type": "text/plain"},
+                b"Invalid or non-existent authentication information.",
+            )
+        sha256 = hashlib.sha256(content).hexdigest()
+        if form.get("sha256_digest") != [sha256]:
+            return (
+                400,
+                {},
+                b"Digests do not match",
+            )  # Warehouse: "The digest supplied does not match"
+        blake2 = hashlib.blake2b(content, digest_size=32).hexdigest()
+        if form.get("blake2_256_digest", [blake2]) != [blake2]:
+            return 400, {}, b"blake2 digest mismatch"
+        existing = self.files.get(filename)
+        if existing is not None:
+            if existing.sha256 == sha256 and self.identical_reupload_status == 200:
+                return 200, {"content-type": "text/plain"}, b"OK"
+            reason = f"File already exists ({filename!r}, with blake2_256 hash {blake2!r})."
+            return 400, {"content-type": "text/plain"}, reason.encode()
+        with self.lock:
+            self.files[filename] = StoredFile(
+                filename, project, form["version"][0], content, sha256, form
+            )
+            store_then = self.fail_next.get("/legacy/") or []
+            if store_then and isinstance(store_then[0], tuple) and store_then[0][0] == "store-then":
+                status = store_then.pop(0)[1]
+                return status, {"content-type": "text/plain"}, b"Gateway Timeout"
+        return 200, {"content-type": "text/plain"}, b"OK"
+
+    def _simple(self, route: str, headers: Any):  # type: ignore[no-untyped-def]
+        project = normalize(route[len("/simple/") :].strip("/"))
+        files = [f for f in self.files.values() if f.project == project]
+        if not files:
+            return 404, {"content-type": "text/html"}, b"Not Found"
+        if "application/vnd.pypi.simple.v1+json" in headers.get("accept", ""):
+            return (
+                200,
+                {"content-type": "application/vnd.pypi.simple.v1+json"},
+                json.dumps(
+                    {
+                        "meta": {"api-version": "1.1"},
+                        "name": project,
+                        "files": [
+                            {
+                                "filename": f.filename,
+                                "url": f"/files/{f.filename}",
+                                "hashes": {"sha256": f.sha256},
+                            }
+                            for f in files
+                        ],
+                    }
+                ).encode(),
+            )
+        links = "".join(
+            f'<a href="/files/{html.escape(f.filename)}#sha256={f.sha256}">'
+            f"{html.escape(f.filename)}</a><br>"
+            for f in files
+        )
+        return 200, {"content-type": "text/html"}, f"<html><body>{links}</body></html>".encode()
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_multipart(
+    content_type: str, body: bytes
+) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
+    """multipart/form-data -> (fields, files); just what the upload form needs."""
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type)
+    if boundary is None:
+        return {}, {}
+    form: dict[str, list[str]] = {}
+    files: dict[str, tuple[str, bytes]] = {}
+    for part in body.split(b"--" + boundary.group(1).encode())[1:]:
+        if part.startswith(b"--"):
+            break
+        head, _, value = part[2:].partition(b"\r\n\r\n")
+        value = value[:-2]  # the CRLF before the next boundary
+        disposition = head.decode("utf-8", "replace")
+        name = re.search(r'name="([^"]*)"', disposition)
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        if name is None:
+            continue
+        if filename is not None:
+            files[name.group(1)] = (filename.group(1), value)
+        else:
+            form.setdefault(name.group(1), []).append(value.decode("utf-8"))
+    return form, files
