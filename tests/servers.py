@@ -32,6 +32,7 @@ WORKFLOW_FILENAME_RE = re.compile(r"[^/]+\.(yml|yaml)(?=@)")
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # keep-alive connections must not hold up a test's teardown
 
 
 class StandIn:
@@ -56,7 +57,9 @@ class StandIn:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:

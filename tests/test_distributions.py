@@ -1,0 +1,94 @@
+"""Distributions: what is found, how it is read and hashed, and the metadata check."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from publisher.distributions import check_metadata, find_distributions
+from publisher.errors import DistributionError, MetadataError
+from tests.conftest import build_dists
+
+
+def test_finds_wheels_and_sdists_and_ignores_the_rest(tmp_path: Path) -> None:
+    sdist, wheel = build_dists(tmp_path)
+    zipped = tmp_path / "other_pkg-2.0.zip"  # the old sdist format is still accepted
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr(
+            "other_pkg-2.0/PKG-INFO", "Metadata-Version: 2.1\nName: other-pkg\nVersion: 2.0\n"
+        )
+        zf.writestr("other_pkg-2.0/setup.py", "")
+    (tmp_path / "SHA256SUMS").write_text("")
+    (tmp_path / "sub").mkdir()
+
+    found = find_distributions(tmp_path)
+
+    assert [d.filename for d in found.distributions] == [wheel.name, sdist.name, zipped.name]
+    assert found.distributions[2].name == "other-pkg"
+    assert found.ignored == ("SHA256SUMS", "sub/")
+    wheel_dist = found.distributions[0]
+    assert (wheel_dist.name, wheel_dist.version) == ("example-pkg", "1.0.0")
+    assert (wheel_dist.filetype, wheel_dist.pyversion) == ("bdist_wheel", "py3")
+    assert found.distributions[1].filetype == "sdist"
+    assert found.distributions[1].pyversion == "source"
+
+
+def test_digests_and_size_are_those_of_the_file(tmp_path: Path) -> None:
+    build_dists(tmp_path)
+    for dist in find_distributions(tmp_path).distributions:
+        data = dist.path.read_bytes()
+        assert dist.size == len(data)
+        assert dist.digests.sha256 == hashlib.sha256(data).hexdigest()
+        assert dist.digests.md5 == hashlib.md5(data).hexdigest()  # noqa: S324
+        assert dist.digests.blake2_256 == hashlib.blake2b(data, digest_size=32).hexdigest()
+
+
+def test_an_empty_folder_says_what_it_holds(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(DistributionError, match=r"holds `notes.txt`"):
+        find_distributions(tmp_path)
+
+
+def test_a_broken_archive_is_named(tmp_path: Path) -> None:
+    (tmp_path / "example_pkg-1.0.0-py3-none-any.whl").write_bytes(b"not a zip")
+    with pytest.raises(DistributionError) as raised:
+        find_distributions(tmp_path)
+    assert "example_pkg-1.0.0-py3-none-any.whl" in raised.value.title
+
+
+def test_invalid_metadata_is_refused_before_anything_else(tmp_path: Path) -> None:
+    build_dists(tmp_path, version="not a version")
+    with pytest.raises(MetadataError, match="not a version"):
+        find_distributions(tmp_path)
+
+
+def test_metadata_check_passes_markdown_and_valid_rst(tmp_path: Path) -> None:
+    build_dists(tmp_path / "md")
+    build_dists(tmp_path / "rst", content_type="text/x-rst", description="Title\n=====\n\nText.\n")
+    check_metadata(find_distributions(tmp_path / "md").distributions)
+    check_metadata(find_distributions(tmp_path / "rst").distributions)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"content_type": None}, "content type is missing"),
+        ({"description": ""}, "long description is missing"),
+        (
+            {"content_type": "text/x-rst", "description": "Title\n===\n\n`broken <\n"},
+            "would not render",
+        ),
+    ],
+)
+def test_metadata_check_fails_as_twine_check_strict(
+    tmp_path: Path, kwargs: dict[str, str | None], expected: str
+) -> None:
+    build_dists(tmp_path, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(MetadataError) as raised:
+        check_metadata(find_distributions(tmp_path).distributions)
+    assert expected in raised.value.markdown
+    assert "example_pkg-1.0.0.tar.gz" in raised.value.markdown
+    assert "verify-metadata: false" in raised.value.markdown
