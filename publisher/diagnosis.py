@@ -99,11 +99,21 @@ def _matching_publisher(
     claims: Mapping[str, object], repository_url: str, projects: Iterable[str]
 ) -> list[str]:
     owner, _, repo = str(claims.get("repository", "")).partition("/")
-    workflow_path = str(claims.get("job_workflow_ref", "")).split("@", 1)[0]
-    workflow = workflow_path.rsplit("/", 1)[-1]
+    workflow_ref = str(claims.get("workflow_ref", ""))
+    job_workflow_ref = str(claims.get("job_workflow_ref", "")) or workflow_ref
+    if workflow_ref and workflow_ref != job_workflow_ref:
+        # A reusable workflow never matches: the advice is the calling workflow's file.
+        heading = (
+            "A trusted publisher that matches this run, once the job is in the calling workflow:"
+        )
+        ref = workflow_ref
+    else:
+        heading = "A trusted publisher that matches this run:"
+        ref = job_workflow_ref
+    workflow = ref.split("@", 1)[0].rsplit("/", 1)[-1]
     environment = str(claims.get("environment") or "")
     lines = [
-        "A trusted publisher that matches this run:",
+        heading,
         "",
         f"- Owner: `{owner}`",
         f"- Repository name: `{repo}`",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
@@ -83,8 +83,10 @@ def existing_files(
 ) -> dict[str, RemoteFile] | None:
     """Filename -> file for every file of `projects` on the index; None if it cannot be read.
 
-    A project the index does not know (404) simply has no files yet.
+    A project the index does not know (404) simply has no files yet. This only informs (an
+    upload finds out anyway), so it gives up after one retry.
     """
+    policy = replace(policy, attempts=min(policy.attempts, 2))
     found: dict[str, RemoteFile] = {}
     for project in sorted({normalize(p) for p in projects}):
         url = urljoin(simple_url(repository_url), f"{project}/")

@@ -88,6 +88,7 @@ def upload_distributions(
     repository.session.close()
     repository.session = session
     results: list[FileResult] = []
+    used = False  # a token just minted is not renewed before its first upload
     try:
         for dist in distributions:
             remote = known.get(dist.filename)
@@ -95,10 +96,11 @@ def upload_distributions(
                 results.append(_skipped(dist, remote, console))
                 console.line(describe(results[-1]))
                 continue
-            if renew and credentials.expires and credentials.expires - time.time() < RENEW_MARGIN:
+            if renew and used and (credentials.expires or 0) - time.time() < RENEW_MARGIN:
                 console.line("The upload token is about to expire: minting a fresh one.")
-                credentials = renew()
+                credentials, used = renew(), False
             session.auth = (credentials.username, credentials.password)
+            used = True
             try:
                 result = _upload_one(
                     dist, repository, repository_url, skip_existing, policy, console

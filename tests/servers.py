@@ -234,7 +234,9 @@ class Warehouse(StandIn):
         self.minted: list[Minted] = []
         self.files: dict[str, StoredFile] = {}
         self.upload_attempts: list[str] = []  # filename of every upload request
-        self.fail_next: dict[str, list[Any]] = {}  # path prefix -> answers to give first
+        # path prefix -> answers to give first: a status, "maintenance" (an HTML 503), "drop" (no
+        # answer at all), "pass" (serve it), or ("store-then", status) (store the file, then fail)
+        self.fail_next: dict[str, list[Any]] = {}
         self.redirect: dict[str, str] = {}  # path prefix -> Location
         self.identical_reupload_status = 200  # what Warehouse answers to the same file again
         self._jwks = jwt.PyJWKClient(f"{runtime.url}/.well-known/jwks")
@@ -280,6 +282,8 @@ class Warehouse(StandIn):
             if route.startswith(prefix) and answers and not isinstance(answers[0], tuple):
                 with self.lock:
                     answer = answers.pop(0)
+                if answer == "pass":
+                    return None
                 if answer == "drop":
                     return 0, {}, b""
                 if answer == "maintenance":
