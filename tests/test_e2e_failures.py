@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run, Runner, assert_no_secrets
+from tests.conftest import Run, Runner, assert_no_secrets, build_dists
 from tests.servers import OidcRuntime, Publisher, Warehouse
 
 VERBOSE = pytest.mark.parametrize("verbose", ["false", "true"])
@@ -26,9 +26,9 @@ def assert_failed_cleanly(run: Run, title: str, runtime: OidcRuntime, warehouse:
     assert title.replace("%3A", ":") in run.summary
     assert "Traceback" not in run.log
     assert all(m.burned for m in warehouse.minted), "a minted token was left alive"
-    assert_no_secrets(run, *secrets_of(runtime, warehouse)) if secrets_of(
-        runtime, warehouse
-    ) else None
+    secrets = secrets_of(runtime, warehouse)
+    if secrets:
+        assert_no_secrets(run, *secrets)
 
 
 @VERBOSE
@@ -195,8 +195,6 @@ def test_existing_file_without_skip_existing_names_it(
     assert runner({"repository-url": warehouse.upload_url}).returncode == 0
     for path in dists:
         path.unlink()
-    from tests.conftest import build_dists
-
     build_dists(runner.workspace / "dist", code="VALUE = 43\n")
     run = runner({"repository-url": warehouse.upload_url})
 
