@@ -1,0 +1,231 @@
+"""Private indexes: a real pypiserver (409 for existing files), and the same cases on the
+Warehouse stand-in (400 "File already exists"). skip-existing works on both."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from passlib.apache import HtpasswdFile
+
+from tests.conftest import Runner, assert_no_secrets, build_dists
+from tests.servers import Warehouse
+
+USER, PASSWORD = "alice", "correct-horse-battery-staple"
+
+
+@dataclass
+class PyPIServer:
+    url: str
+    packages: Path
+
+    def files(self) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in sorted(self.packages.iterdir())}
+
+
+@pytest.fixture
+def pypiserver(tmp_path: Path) -> Iterator[PyPIServer]:
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
+    htpasswd.set_password(USER, PASSWORD)
+    htpasswd.save()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "pypiserver.log").open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pypiserver",
+            "run",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-P",
+            str(tmp_path / "htpasswd"),
+            "-a",
+            "update",
+            "--hash-algo",
+            "sha256",
+            str(packages),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{url}/simple/", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError((tmp_path / "pypiserver.log").read_text())
+        time.sleep(0.1)
+    yield PyPIServer(f"{url}/", packages)
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+def inputs(server: PyPIServer, **extra: str) -> dict[str, str]:
+    return {"repository-url": server.url, "user": USER, "password": PASSWORD, **extra}
+
+
+def test_upload_with_user_and_password(
+    runner: Runner, pypiserver: PyPIServer, dists: list[Path], tmp_path: Path
+) -> None:
+    run = runner(inputs(pypiserver), id_token=False)
+
+    assert run.returncode == 0, run.log
+    assert pypiserver.files() == {p.name: p.read_bytes() for p in dists}
+    assert {f["status"] for f in run.files()} == {"uploaded"}
+    assert_no_secrets(run, PASSWORD)
+
+    target = tmp_path / "installed"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--index-url",
+            f"{pypiserver.url}simple/",
+            "--target",
+            str(target),
+            "example-pkg==1.0.0",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (target / "example_pkg" / "__init__.py").read_text() == "VALUE = 42\n"
+
+
+@pytest.mark.parametrize("verbose", ["false", "true"])
+def test_wrong_password_fails_clearly_and_uploads_nothing(
+    runner: Runner, pypiserver: PyPIServer, dists: list[Path], verbose: str
+) -> None:
+    run = runner(
+        {**inputs(pypiserver), "password": "wrong-password-456", "verbose": verbose}, id_token=False
+    )
+
+    assert run.returncode == 1
+    assert "::error title=Credentials refused (HTTP 403)::" in run.stdout
+    assert "check the `user` and `password` inputs" in run.stdout
+    assert pypiserver.files() == {}
+    assert_no_secrets(run, "wrong-password-456")
+
+
+def test_rerun_without_skip_existing_names_the_file_and_the_input(
+    runner: Runner, pypiserver: PyPIServer, dists: list[Path]
+) -> None:
+    assert runner(inputs(pypiserver), id_token=False).returncode == 0
+    run = runner(inputs(pypiserver), id_token=False)
+
+    assert run.returncode == 1
+    assert "already has `example_pkg-1.0.0-py3-none-any.whl`" in run.summary
+    assert "HTTP 409" in run.summary
+    assert "`skip-existing: true`" in run.summary
+
+
+def test_rerun_with_skip_existing_after_a_partial_upload(
+    runner: Runner, pypiserver: PyPIServer, dists: list[Path]
+) -> None:
+    wheel, sdist = sorted(dists, key=lambda p: p.name)
+    sdist.rename(sdist.with_suffix(".held"))
+    assert runner(inputs(pypiserver), id_token=False).returncode == 0  # the wheel only
+    sdist.with_suffix(".held").rename(sdist)
+
+    run = runner(inputs(pypiserver, **{"skip-existing": "true"}), id_token=False)
+
+    assert run.returncode == 0, run.log
+    assert {f["filename"]: f["status"] for f in run.files()} == {
+        wheel.name: "skipped",
+        sdist.name: "uploaded",
+    }
+    assert pypiserver.files() == {p.name: p.read_bytes() for p in dists}
+
+
+def test_skip_existing_warns_when_the_published_file_differs(
+    runner: Runner, pypiserver: PyPIServer, dists: list[Path]
+) -> None:
+    assert runner(inputs(pypiserver), id_token=False).returncode == 0
+    for path in dists:
+        path.unlink()
+    rebuilt = build_dists(runner.workspace / "dist", code="VALUE = 43\n")
+    run = runner(inputs(pypiserver, **{"skip-existing": "true"}), id_token=False)
+
+    assert run.returncode == 0, run.log
+    assert run.stdout.count("::warning title=") == 2
+    assert "differs from the published file" in run.stdout
+    ours = hashlib.sha256(rebuilt[1].read_bytes()).hexdigest()
+    assert f"ours {ours}" in run.stdout
+    assert {f["status"] for f in run.files()} == {"skipped"}
+
+
+# The same cases on the Warehouse stand-in, which answers 400 "File already exists".
+
+
+def test_warehouse_rerun_with_skip_existing_after_a_partial_failure(
+    runner: Runner, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    warehouse.fail_next["/legacy/"] = ["pass", 400]
+    assert runner({"repository-url": warehouse.upload_url}).returncode == 1
+
+    run = runner({"repository-url": warehouse.upload_url, "skip-existing": "true"})
+
+    assert run.returncode == 0, run.log
+    statuses = {f["filename"]: f["status"] for f in run.files()}
+    assert statuses == {
+        "example_pkg-1.0.0-py3-none-any.whl": "skipped",
+        "example_pkg-1.0.0.tar.gz": "uploaded",
+    }
+    assert len(warehouse.files) == 2
+
+
+def test_warehouse_400_already_exists_is_skipped_when_the_lookup_fails(
+    runner: Runner, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    assert runner({"repository-url": warehouse.upload_url}).returncode == 0
+    for path in dists:
+        path.unlink()
+    build_dists(runner.workspace / "dist", code="VALUE = 43\n")
+    warehouse.fail_next["/simple/"] = [503, 503]  # the look-up first is lost: the upload tells
+    run = runner({"repository-url": warehouse.upload_url, "skip-existing": "true"})
+
+    assert run.returncode == 0, run.log
+    assert "Could not read the index's simple API" in run.stdout
+    assert warehouse.count("POST", "/legacy/") == 4  # two the first time, two answered 400 now
+    assert {f["status"] for f in run.files()} == {"skipped"}
+    assert "differs from the published file" in run.stdout
+
+
+def test_warehouse_existing_file_without_skip_existing_fails(
+    runner: Runner, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    assert runner({"repository-url": warehouse.upload_url}).returncode == 0
+    for path in dists:
+        path.unlink()
+    build_dists(runner.workspace / "dist", code="VALUE = 43\n")
+    run = runner({"repository-url": warehouse.upload_url})
+
+    assert run.returncode == 1
+    assert "HTTP 400" in run.summary
+    assert "`skip-existing: true`" in run.summary
