@@ -1,0 +1,154 @@
+"""The image built from our real Dockerfile, run the way the runner runs a Docker action.
+
+`tests/container/setup.sh` makes buildah and podman work here (no Docker engine, no Docker Hub).
+The test needs root; it is skipped elsewhere, unless PUBLISHER_CONTAINER_TESTS=required (as in
+CI), where not being able to run it is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Run, Runner, assert_masked_first, assert_no_secrets, parse_outputs
+from tests.servers import OidcRuntime, Warehouse
+
+pytestmark = pytest.mark.container
+IMAGE = "localhost/publisher:test"
+REQUIRED = os.environ.get("PUBLISHER_CONTAINER_TESTS") == "required"
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"container test required but cannot run: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if os.geteuid() != 0:
+        _unavailable("needs root for podman and buildah")
+    if shutil.which("apt-get") is None and shutil.which("podman") is None:
+        _unavailable("no podman and no apt-get to install it")
+    setup = subprocess.run(
+        ["bash", str(ROOT / "tests" / "container" / "setup.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    if setup.returncode != 0:
+        _unavailable(f"setup failed:\n{setup.stdout}\n{setup.stderr}")
+    started = time.monotonic()
+    build = subprocess.run(
+        [
+            "buildah",
+            "build",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+            "--pull=never",
+            "--layers=false",
+            "-q",
+            "-t",
+            IMAGE,
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    print(f"image built in {time.monotonic() - started:.1f} s")
+    return IMAGE
+
+
+def run_container(image: str, runner: Runner, inputs: dict[str, str], **kwargs: object) -> Run:
+    """`docker run` as the runner does it: workspace, file commands and event mounted."""
+    tmp = runner.tmp_path
+    commands = tmp / "file_commands"
+    workflow = tmp / "workflow"
+    commands.mkdir(exist_ok=True)
+    workflow.mkdir(exist_ok=True)
+    env = runner.environment(inputs, **kwargs)  # type: ignore[arg-type]
+    shutil.copy(env["GITHUB_EVENT_PATH"], workflow / "event.json")
+    for name in ("set_output", "step_summary"):
+        (commands / name).write_text("")
+    env.update(
+        {
+            "GITHUB_WORKSPACE": "/github/workspace",
+            "GITHUB_EVENT_PATH": "/github/workflow/event.json",
+            "GITHUB_OUTPUT": "/github/file_commands/set_output",
+            "GITHUB_STEP_SUMMARY": "/github/file_commands/step_summary",
+            "HOME": "/github/home",
+        }
+    )
+    passed = {
+        k: v for k, v in env.items() if k.startswith(("INPUT_", "GITHUB_", "ACTIONS_", "RUNNER_"))
+    }
+    passed.update({"CI": "true", "HOME": "/github/home", "PUBLISHER_RETRY_DELAY": "0.05"})
+    command = [
+        "podman",
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "--workdir",
+        "/github/workspace",
+        "-v",
+        f"{runner.workspace}:/github/workspace",
+        "-v",
+        f"{commands}:/github/file_commands",
+        "-v",
+        f"{workflow}:/github/workflow",
+    ]
+    for name, value in passed.items():
+        command += ["-e", f"{name}={value}"]
+    completed = subprocess.run(
+        [*command, image], capture_output=True, text=True, timeout=300, check=False
+    )
+    return Run(
+        completed.returncode,
+        completed.stdout,
+        completed.stderr,
+        parse_outputs((commands / "set_output").read_text()),
+        (commands / "step_summary").read_text(),
+    )
+
+
+def test_image_publishes_with_trusted_publishing(
+    image: str, runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    run = run_container(image, runner, {"repository-url": warehouse.upload_url})
+
+    assert run.returncode == 0, run.log
+    assert sorted(warehouse.files) == sorted(p.name for p in dists)
+    for path in dists:
+        assert warehouse.files[path.name].content == path.read_bytes()
+    assert warehouse.count("POST", "/_/oidc/mint-token") == 1
+    assert warehouse.count("POST", "/_/oidc/burn-token") == 1
+    assert all(m.burned for m in warehouse.minted)
+    assert {f["status"] for f in run.files()} == {"uploaded"}
+    assert run.outputs["dry-run"] == "false"
+    assert "✅ uploaded" in run.summary
+    assert_masked_first(run, runtime.issued[0], warehouse.minted_tokens[0])
+    assert_no_secrets(run, runtime.issued[0], warehouse.minted_tokens[0])
+
+
+def test_image_refuses_bad_input_by_name(
+    image: str, runner: Runner, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    run = run_container(
+        image, runner, {"repository-url": warehouse.upload_url, "skip-existing": "yes"}
+    )
+
+    assert run.returncode == 1
+    assert "::error title=Invalid input `skip-existing`::" in run.stdout
+    assert warehouse.requests == []
