@@ -16,7 +16,7 @@ from publisher.context import DryRun, RunContext, decide_dry_run
 from publisher.distributions import Distribution, check_metadata, find_distributions
 from publisher.errors import PublishError, TrustedPublishingError, UploadError
 from publisher.http import RetryPolicy, make_session
-from publisher.index import RemoteFile, existing_files, index_name, release_url, web_url
+from publisher.index import index_name, release_url, web_url
 from publisher.oidc import (
     Exchange,
     UploadToken,
@@ -26,6 +26,7 @@ from publisher.oidc import (
     mint_upload_token,
 )
 from publisher.settings import Settings
+from publisher.simple import RemoteFile, existing_files
 from publisher.upload import Credentials, FileResult, upload_distributions
 
 

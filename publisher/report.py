@@ -12,13 +12,16 @@ import json
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publisher.console import Console, human_size
 from publisher.context import RunContext
 from publisher.errors import PublishError
 from publisher.index import index_name
-from publisher.publish import Report
-from publisher.upload import FileResult
+
+if TYPE_CHECKING:  # a failure before publishing is reported without importing twine or requests
+    from publisher.publish import Report
+    from publisher.upload import FileResult
 
 STATUS_ICONS = {"uploaded": "✅", "skipped": "⏭️", "dry-run": "🧪", "failed": "❌"}
 

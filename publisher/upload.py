@@ -22,7 +22,8 @@ from publisher.console import Console, human_size
 from publisher.distributions import Distribution
 from publisher.errors import PublishError, UploadError
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, make_session, with_retries
-from publisher.index import RemoteFile, existing_files, index_name
+from publisher.index import index_name
+from publisher.simple import RemoteFile, existing_files
 
 RENEW_MARGIN = 120.0  # seconds of validity an upload token must have left to start a file
 

@@ -43,6 +43,7 @@ class StandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as real servers: no 40 ms wait for delayed ACKs
 
             def do_GET(self) -> None:
                 stand_in._dispatch(self)

@@ -1,0 +1,266 @@
+"""`python -m bench`: our whole action against bare `twine upload` and `uv publish`, side by side.
+
+A stand-in Warehouse and OIDC runtime run on 127.0.0.1 (the test suite's). Each tool uploads
+the same files, alternating, several times; the medians and ratios are printed as Markdown:
+
+1. small dists (a wheel and an sdist): our full run (runner environment, trusted publishing,
+   metadata check, digests) vs `twine upload` and `uv publish` with a ready token;
+2. one 200 MB wheel: wall time and peak RSS of each;
+3. start-up: process start to the first request the index receives, and `--help` and a bad
+   input for ours.
+
+Nothing here asserts a time: the numbers are for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import ROOT, Runner, build_dists
+from tests.servers import Minted, OidcRuntime, Warehouse
+
+
+@dataclass
+class Sample:
+    seconds: float
+    max_rss_mib: float
+    first_request: float | None  # seconds from start to the first request the index saw
+
+
+def measure(
+    command: list[str], env: dict[str, str], cwd: Path, warehouse: Warehouse | None, *, ok: int = 0
+) -> Sample:
+    """Run `command` to its end, expecting exit status `ok`.
+
+    Peak RSS is the child's VmHWM, sampled every 5 ms: `wait4`'s ru_maxrss would start from this
+    (large) process's own high-water mark, which a child inherits at fork.
+    """
+    if warehouse is not None:
+        warehouse.first_request_at = None  # type: ignore[attr-defined]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    peak_kib = 0
+    output = b""
+    while process.poll() is None:
+        peak_kib = max(peak_kib, _hwm_kib(process.pid))
+        try:
+            output += process.communicate(timeout=0.005)[0]
+        except subprocess.TimeoutExpired:
+            continue
+    elapsed = time.monotonic() - started
+    first = getattr(warehouse, "first_request_at", None) if warehouse else None
+    if process.returncode != ok:
+        raise RuntimeError(f"{command[:4]} exited {process.returncode}:\n{output.decode()[-3000:]}")
+    return Sample(elapsed, peak_kib / 1024, first - started if first else None)
+
+
+def _hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def with_first_request_clock(warehouse: Warehouse) -> None:
+    """Note when the index sees a process's first request."""
+    handle = warehouse.handle
+
+    def timed(method, path, headers, body):  # type: ignore[no-untyped-def]
+        if getattr(warehouse, "first_request_at", None) is None:
+            warehouse.first_request_at = time.monotonic()  # type: ignore[attr-defined]
+        return handle(method, path, headers, body)
+
+    warehouse.handle = timed  # type: ignore[method-assign]
+
+
+def ready_token(warehouse: Warehouse) -> str:
+    token = "pypi-bench-" + "x" * 40
+    warehouse.minted.append(Minted(token, time.time() + 86400, ("example-pkg", "big-pkg")))
+    return token
+
+
+def big_wheel(directory: Path, megabytes: int) -> Path:
+    """A valid wheel holding `megabytes` of incompressible data, stored like real wheels' data."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "big_pkg-1.0.0-py3-none-any.whl"
+    metadata = (
+        "Metadata-Version: 2.1\nName: big-pkg\nVersion: 1.0.0\n"
+        "Description-Content-Type: text/markdown\n\n# big-pkg\n"
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("big_pkg-1.0.0.dist-info/METADATA", metadata)
+        zf.writestr(
+            "big_pkg-1.0.0.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        zf.writestr("big_pkg-1.0.0.dist-info/RECORD", "")
+        with zf.open("big_pkg/data.bin", "w", force_zip64=True) as f:
+            for _ in range(megabytes):
+                f.write(os.urandom(1 << 20))
+    return path
+
+
+def tools(
+    runner: Runner, warehouse: Warehouse, dist: Path, token: str
+) -> dict[str, Callable[[], Sample]]:
+    ours_env = runner.environment({"repository-url": warehouse.upload_url, "attestations": "false"})
+    ours_env.pop("PUBLISHER_RETRY_DELAY")
+    plain = {
+        k: v for k, v in ours_env.items() if not k.startswith(("INPUT_", "ACTIONS_", "GITHUB_"))
+    }
+    plain["TWINE_NON_INTERACTIVE"] = "1"
+    files = [str(p) for p in sorted(dist.iterdir())]
+    uv = shutil.which("uv")
+    result = {
+        "publisher (full action)": lambda: measure(
+            [sys.executable, "-m", "publisher", "--packages-dir", str(dist)],
+            ours_env,
+            runner.workspace,
+            warehouse,
+        ),
+        "twine upload": lambda: measure(
+            [
+                sys.executable,
+                "-m",
+                "twine",
+                "upload",
+                "--repository-url",
+                warehouse.upload_url,
+                "-u",
+                "__token__",
+                "-p",
+                token,
+                "--disable-progress-bar",
+                *files,
+            ],
+            plain,
+            runner.workspace,
+            warehouse,
+        ),
+    }
+    if uv:
+        result["uv publish"] = lambda: measure(
+            [
+                uv,
+                "publish",
+                "--publish-url",
+                warehouse.upload_url,
+                "--token",
+                token,
+                "--trusted-publishing",
+                "never",
+                *files,
+            ],
+            plain,
+            runner.workspace,
+            warehouse,
+        )
+    return result
+
+
+def compare(
+    name: str, runs: dict[str, Callable[[], Sample]], rounds: int
+) -> dict[str, list[Sample]]:
+    samples: dict[str, list[Sample]] = {tool: [] for tool in runs}
+    for run in runs.values():  # warm-up: page cache, .pyc files
+        run()
+    for _ in range(rounds):
+        for tool, run in runs.items():
+            samples[tool].append(run())
+    print(f"\n### {name} (median of {rounds}, tools alternating)\n")
+    print("| tool | wall | ratio to ours | peak RSS | first request after |")
+    print("| --- | --- | --- | --- | --- |")
+    ours = statistics.median(s.seconds for s in samples["publisher (full action)"])
+    for tool, tool_samples in samples.items():
+        wall = statistics.median(s.seconds for s in tool_samples)
+        rss = max(s.max_rss_mib for s in tool_samples)
+        firsts = [s.first_request for s in tool_samples if s.first_request is not None]
+        first = f"{statistics.median(firsts) * 1000:.0f} ms" if firsts else "-"
+        print(f"| {tool} | {wall:.3f} s | {ours / wall:.2f} | {rss:.0f} MiB | {first} |")
+    return samples
+
+
+def startup(runner: Runner, rounds: int) -> None:
+    env = runner.environment({})
+    env.pop("ACTIONS_ID_TOKEN_REQUEST_URL")
+    help_ = [
+        measure([sys.executable, "-m", "publisher", "--help"], env, ROOT, None).seconds
+        for _ in range(rounds)
+    ]
+    env["INPUT_SKIP-EXISTING"] = "yes"
+    bad = [
+        measure([sys.executable, "-m", "publisher"], env, ROOT, None, ok=1).seconds
+        for _ in range(rounds)
+    ]
+    bare = [measure([sys.executable, "-c", "pass"], env, ROOT, None).seconds for _ in range(rounds)]
+    twine_help = [
+        measure([sys.executable, "-m", "twine", "--help"], env, ROOT, None).seconds
+        for _ in range(rounds)
+    ]
+    print(f"\n### Start-up (median of {rounds})\n")
+    print("| command | wall |")
+    print("| --- | --- |")
+    for name, values in (
+        ("`python -c pass` (the floor)", bare),
+        ("`python -m publisher --help`", help_),
+        ("`python -m publisher` with a bad input", bad),
+        ("`python -m twine --help`", twine_help),
+    ):
+        print(f"| {name} | {statistics.median(values) * 1000:.0f} ms |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7, help="runs of each tool (small dists)")
+    parser.add_argument("--big-rounds", type=int, default=3, help="runs of each tool (big wheel)")
+    parser.add_argument("--megabytes", type=int, default=200, help="size of the big wheel")
+    args = parser.parse_args()
+
+    print(
+        f"Machine: {platform.platform()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    runtime = OidcRuntime()
+    warehouse = Warehouse(runtime)
+    warehouse.publishers[0].projects = ("example-pkg", "big-pkg")
+    with_first_request_clock(warehouse)
+    token = ready_token(warehouse)
+    with tempfile.TemporaryDirectory() as tmp:
+        runner = Runner(Path(tmp), runtime)
+        small = build_dists(runner.workspace / "small")
+        compare(
+            "Small dists: a wheel and an sdist",
+            tools(runner, warehouse, small[0].parent, token),
+            args.rounds,
+        )
+        big = big_wheel(runner.workspace / "big", args.megabytes)
+        compare(
+            f"One {args.megabytes} MB wheel",
+            tools(runner, warehouse, big.parent, token),
+            args.big_rounds,
+        )
+        startup(runner, args.rounds)
+    warehouse.close()
+    runtime.close()
+
+
+if __name__ == "__main__":
+    main()
