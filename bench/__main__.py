@@ -186,7 +186,7 @@ def compare(
         for tool, run in runs.items():
             samples[tool].append(run())
     print(f"\n### {name} (median of {rounds}, tools alternating)\n")
-    print("| tool | wall | ratio to ours | peak RSS | first request after |")
+    print("| tool | wall | ours ÷ this | peak RSS | first request after |")
     print("| --- | --- | --- | --- | --- |")
     ours = statistics.median(s.seconds for s in samples["publisher (full action)"])
     for tool, tool_samples in samples.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from publisher.console import Console
@@ -40,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_failure(error, context, console)
         return 1
     except Exception:
+        import traceback
+
         sys.stderr.write(console.redact(traceback.format_exc()))
         console.error(
             "This is a bug in the action, not in your workflow: please report it with the "

@@ -8,14 +8,18 @@ validated here, before any network request, and each error names the input.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from publisher.errors import InputError
+
+if TYPE_CHECKING:
+    import argparse
 
 PYPI_UPLOAD_URL = "https://upload.pypi.org/legacy/"
 TOKEN_USER = "__token__"  # noqa: S105 - the user name of API tokens, not a secret
@@ -180,7 +184,24 @@ def _retry_delay(value: str) -> float:
         return 2.0
 
 
-def _parse_flags(argv: Sequence[str]) -> argparse.Namespace:
+def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
+    """The flags given; none in GitHub Actions, where argparse is not even imported."""
+    names = (
+        "dry_run",
+        "packages_dir",
+        "repository_url",
+        "user",
+        "skip_existing",
+        "verify_metadata",
+        "print_hash",
+        "verbose",
+        "password",
+        "attestations",
+    )
+    if not argv:
+        return SimpleNamespace(**dict.fromkeys(names))
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="python -m publisher",
         description=(

@@ -473,24 +473,35 @@ def normalize(name: str) -> str:
 def parse_multipart(
     content_type: str, body: bytes
 ) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
-    """multipart/form-data -> (fields, files); just what the upload form needs."""
+    """multipart/form-data -> (fields, files); just what the upload form needs.
+
+    Parts are located with `find` and sliced through a memoryview: a 200 MB upload is not copied
+    over and over, which would make the benchmark measure this stand-in instead of the clients.
+    """
     boundary = re.search(r'boundary="?([^";]+)"?', content_type)
     if boundary is None:
         return {}, {}
+    delimiter = b"\r\n--" + boundary.group(1).encode()
+    view = memoryview(body)
     form: dict[str, list[str]] = {}
     files: dict[str, tuple[str, bytes]] = {}
-    for part in body.split(b"--" + boundary.group(1).encode())[1:]:
-        if part.startswith(b"--"):
+    position = body.find(delimiter[2:])
+    while position != -1:
+        start = position + len(delimiter) - 2
+        if body[start : start + 2] == b"--":
             break
-        head, _, value = part[2:].partition(b"\r\n\r\n")
-        value = value[:-2]  # the CRLF before the next boundary
-        disposition = head.decode("utf-8", "replace")
+        head_end = body.find(b"\r\n\r\n", start)
+        end = body.find(delimiter, head_end)
+        if head_end == -1 or end == -1:
+            break
+        disposition = body[start:head_end].decode("utf-8", "replace")
+        value = view[head_end + 4 : end]
         name = re.search(r'name="([^"]*)"', disposition)
         filename = re.search(r'filename="([^"]*)"', disposition)
-        if name is None:
-            continue
-        if filename is not None:
-            files[name.group(1)] = (filename.group(1), value)
-        else:
-            form.setdefault(name.group(1), []).append(value.decode("utf-8"))
+        if name is not None:
+            if filename is not None:
+                files[name.group(1)] = (filename.group(1), value)  # type: ignore[assignment]
+            else:
+                form.setdefault(name.group(1), []).append(bytes(value).decode("utf-8"))
+        position = end + 2
     return form, files
