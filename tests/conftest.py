@@ -83,6 +83,37 @@ def build_dists(
     return [sdist, wheel]
 
 
+def rebuild_with_other_content(dists: list[Path]) -> list[Path]:
+    """The same file names with other bytes: a different build of the same version."""
+    for path in dists:
+        path.unlink()
+    return build_dists(dists[0].parent, code="VALUE = 43\n")
+
+
+def pip_install(index_url: str, target: Path, requirement: str) -> None:
+    """Install `requirement` from `index_url` alone, as a user of the index would."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-cache-dir",
+            "--disable-pip-version-check",
+            "--index-url",
+            index_url,
+            "--target",
+            str(target),
+            requirement,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @dataclass
 class Run:
     returncode: int

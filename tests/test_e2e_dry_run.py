@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, Runner, assert_no_secrets, build_dists
+from tests.conftest import ROOT, Runner, assert_no_secrets, build_dists, rebuild_with_other_content
 from tests.servers import OidcRuntime, Warehouse
 
 FORK_PULL_REQUEST = {
@@ -127,9 +127,7 @@ def test_dry_run_fails_when_a_different_build_is_already_published(
     runner: Runner, warehouse: Warehouse, dists: list[Path], tmp_path: Path
 ) -> None:
     assert runner({"repository-url": warehouse.upload_url}).returncode == 0
-    for path in dists:
-        path.unlink()
-    build_dists(runner.workspace / "dist", code="VALUE = 43\n")
+    rebuild_with_other_content(dists)
     run = runner({"repository-url": warehouse.upload_url, "dry-run": "true"})
 
     assert run.returncode == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run, Runner, assert_no_secrets, build_dists
+from tests.conftest import Run, Runner, assert_no_secrets, rebuild_with_other_content
 from tests.servers import OidcRuntime, Publisher, Warehouse
 
 VERBOSE = pytest.mark.parametrize("verbose", ["false", "true"])
@@ -193,9 +193,7 @@ def test_existing_file_without_skip_existing_names_it(
     runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
 ) -> None:
     assert runner({"repository-url": warehouse.upload_url}).returncode == 0
-    for path in dists:
-        path.unlink()
-    build_dists(runner.workspace / "dist", code="VALUE = 43\n")
+    rebuild_with_other_content(dists)
     run = runner({"repository-url": warehouse.upload_url})
 
     assert_failed_cleanly(

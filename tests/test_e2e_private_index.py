@@ -16,7 +16,12 @@ import pytest
 import requests
 from passlib.apache import HtpasswdFile
 
-from tests.conftest import Runner, assert_no_secrets, build_dists
+from tests.conftest import (
+    Runner,
+    assert_no_secrets,
+    pip_install,
+    rebuild_with_other_content,
+)
 from tests.servers import Warehouse
 
 USER, PASSWORD = "alice", "correct-horse-battery-staple"
@@ -95,26 +100,7 @@ def test_upload_with_user_and_password(
     assert_no_secrets(run, PASSWORD)
 
     target = tmp_path / "installed"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--index-url",
-            f"{pypiserver.url}simple/",
-            "--target",
-            str(target),
-            "example-pkg==1.0.0",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    pip_install(f"{pypiserver.url}simple/", target, "example-pkg==1.0.0")
     assert (target / "example_pkg" / "__init__.py").read_text() == "VALUE = 42\n"
 
 
@@ -167,9 +153,7 @@ def test_skip_existing_warns_when_the_published_file_differs(
     runner: Runner, pypiserver: PyPIServer, dists: list[Path]
 ) -> None:
     assert runner(inputs(pypiserver), id_token=False).returncode == 0
-    for path in dists:
-        path.unlink()
-    rebuilt = build_dists(runner.workspace / "dist", code="VALUE = 43\n")
+    rebuilt = rebuild_with_other_content(dists)
     run = runner(inputs(pypiserver, **{"skip-existing": "true"}), id_token=False)
 
     assert run.returncode == 0, run.log
@@ -204,9 +188,7 @@ def test_warehouse_400_already_exists_is_skipped_when_the_lookup_fails(
     runner: Runner, warehouse: Warehouse, dists: list[Path]
 ) -> None:
     assert runner({"repository-url": warehouse.upload_url}).returncode == 0
-    for path in dists:
-        path.unlink()
-    build_dists(runner.workspace / "dist", code="VALUE = 43\n")
+    rebuild_with_other_content(dists)
     warehouse.fail_next["/simple/"] = [503, 503]  # the look-up first is lost: the upload tells
     run = runner({"repository-url": warehouse.upload_url, "skip-existing": "true"})
 
@@ -215,17 +197,3 @@ def test_warehouse_400_already_exists_is_skipped_when_the_lookup_fails(
     assert warehouse.count("POST", "/legacy/") == 4  # two the first time, two answered 400 now
     assert {f["status"] for f in run.files()} == {"skipped"}
     assert "differs from the published file" in run.stdout
-
-
-def test_warehouse_existing_file_without_skip_existing_fails(
-    runner: Runner, warehouse: Warehouse, dists: list[Path]
-) -> None:
-    assert runner({"repository-url": warehouse.upload_url}).returncode == 0
-    for path in dists:
-        path.unlink()
-    build_dists(runner.workspace / "dist", code="VALUE = 43\n")
-    run = runner({"repository-url": warehouse.upload_url})
-
-    assert run.returncode == 1
-    assert "HTTP 400" in run.summary
-    assert "`skip-existing: true`" in run.summary

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import Runner, assert_masked_first, assert_no_secrets, build_dists
+from tests.conftest import (
+    Runner,
+    assert_masked_first,
+    assert_no_secrets,
+    build_dists,
+    pip_install,
+)
 from tests.servers import OidcRuntime, Warehouse
 
 
@@ -55,26 +59,7 @@ def test_published_package_installs_with_pip(
     assert run.returncode == 0, run.log
 
     target = tmp_path / "installed"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-cache-dir",
-            "--disable-pip-version-check",
-            "--index-url",
-            f"{warehouse.url}/simple/",
-            "--target",
-            str(target),
-            "example-pkg==1.0.0",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    pip_install(f"{warehouse.url}/simple/", target, "example-pkg==1.0.0")
     assert (target / "example_pkg" / "__init__.py").read_text() == "VALUE = 42\n"
 
 
