@@ -17,10 +17,6 @@ from publisher.settings import Settings
 @dataclass(frozen=True)
 class RunContext:
     in_actions: bool
-    repository: str  # OWNER/REPO, empty outside Actions
-    event_name: str
-    server_url: str
-    run_url: str
     fork_reason: str  # why this run looks like it comes from a fork; empty if it does not
     oidc_available: bool  # the job has `id-token: write` (the runtime's variables are set)
     output_path: Path | None
@@ -34,19 +30,12 @@ class DryRun:
 
 
 def load_context(environ: Mapping[str, str]) -> RunContext:
-    in_actions = environ.get("GITHUB_ACTIONS") == "true"
-    server_url = environ.get("GITHUB_SERVER_URL", "https://github.com")
-    repository = environ.get("GITHUB_REPOSITORY", "")
-    run_id = environ.get("GITHUB_RUN_ID", "")
-    event_name = environ.get("GITHUB_EVENT_NAME", "")
     event = _read_event(environ.get("GITHUB_EVENT_PATH", ""))
     return RunContext(
-        in_actions=in_actions,
-        repository=repository,
-        event_name=event_name,
-        server_url=server_url,
-        run_url=f"{server_url}/{repository}/actions/runs/{run_id}" if repository and run_id else "",
-        fork_reason=_fork_reason(event_name, event, repository),
+        in_actions=environ.get("GITHUB_ACTIONS") == "true",
+        fork_reason=_fork_reason(
+            environ.get("GITHUB_EVENT_NAME", ""), event, environ.get("GITHUB_REPOSITORY", "")
+        ),
         oidc_available=bool(
             environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
             and environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")

@@ -83,7 +83,7 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
             )
         minted: list[UploadToken] = []
         try:
-            credentials = _credentials(settings, context, exchange, dists, minted)
+            credentials = _credentials(settings, exchange, dists, minted)
             outcome = upload_distributions(
                 dists,
                 credentials,
@@ -128,7 +128,6 @@ def _existing(
 
 def _credentials(
     settings: Settings,
-    context: RunContext,
     exchange: Exchange,
     dists: tuple[Distribution, ...],
     minted: list[UploadToken],

@@ -10,6 +10,7 @@ own file already there, and a fresh upload token before the minted one expires.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ class _PrehashedPackageFile(PackageFile):
         self.metadata = dist.metadata
         self.python_version = dist.pyversion
         self.filetype = dist.filetype
-        self.safe_name = dist.name
+        self.safe_name = re.sub("[^A-Za-z0-9.]+", "-", dist.name)  # as twine sends it
         self.version = dist.version
         self.signed_filename = self.filename + ".asc"
         self.signed_basefilename = self.basefilename + ".asc"
@@ -97,17 +98,21 @@ def upload_distributions(
                 results.append(_skipped(dist, remote, console))
                 console.line(describe(results[-1]))
                 continue
-            if renew and used and (credentials.expires or 0) - time.time() < RENEW_MARGIN:
-                console.line("The upload token is about to expire: minting a fresh one.")
-                credentials, used = renew(), False
-            session.auth = (credentials.username, credentials.password)
-            used = True
             try:
+                if renew and used and (credentials.expires or 0) - time.time() < RENEW_MARGIN:
+                    console.line("The upload token is about to expire: minting a fresh one.")
+                    credentials, used = renew(), False
+                session.auth = (credentials.username, credentials.password)
+                used = True
                 result = _upload_one(
                     dist, repository, repository_url, skip_existing, policy, console
                 )
             except PublishError as error:
                 results.append(FileResult(dist, "failed"))
+                results.extend(
+                    FileResult(d, "failed", note="not attempted after an earlier failure")
+                    for d in distributions[len(results) :]
+                )
                 return Outcome(tuple(results), _partial(error, results, distributions))
             results.append(result)
             console.line(describe(result), style="green" if result.status == "uploaded" else None)

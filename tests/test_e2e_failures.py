@@ -189,6 +189,29 @@ def test_partial_upload_lists_what_made_it(
     assert warehouse.count("POST", "/legacy/") == 2  # a 400 is not retried
 
 
+def test_a_failed_renewal_still_says_what_made_it(
+    runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    warehouse.token_lifetime = 60  # renewed before the second file...
+    warehouse.fail_next["/_/oidc/mint-token"] = ["pass", 503, 503, 503, 503, 503]  # ...which fails
+    other = dists[0].parent / "zzz_pkg-1.0.0-py3-none-any.whl"
+    other.write_bytes(dists[1].read_bytes())  # a third file, never attempted
+    run = runner({"repository-url": warehouse.upload_url, "verify-metadata": "false"})
+
+    assert_failed_cleanly(run, "Exchanging the OIDC token failed%3A HTTP 503", runtime, warehouse)
+    assert "Uploaded: `example_pkg-1.0.0-py3-none-any.whl`." in run.summary
+    assert (
+        "**Not uploaded**: `example_pkg-1.0.0.tar.gz`, `zzz_pkg-1.0.0-py3-none-any.whl`."
+        in run.summary
+    )
+    statuses = {f["filename"]: f["status"] for f in run.files()}
+    assert statuses == {
+        "example_pkg-1.0.0-py3-none-any.whl": "uploaded",
+        "example_pkg-1.0.0.tar.gz": "failed",
+        "zzz_pkg-1.0.0-py3-none-any.whl": "failed",
+    }
+
+
 def test_existing_file_without_skip_existing_names_it(
     runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
 ) -> None:
