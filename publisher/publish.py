@@ -83,7 +83,7 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
             )
         minted: list[UploadToken] = []
         try:
-            credentials = _credentials(settings, exchange, dists, minted)
+            credentials = _credentials(settings, exchange, dists, minted, console)
             outcome = upload_distributions(
                 dists,
                 credentials,
@@ -92,7 +92,7 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
                 known=known,
                 policy=policy,
                 console=console,
-                renew=(lambda: _mint(exchange, dists, minted)) if minted else None,
+                renew=(lambda: _mint(exchange, dists, minted, console)) if minted else None,
             )
         finally:
             for token in minted:
@@ -131,14 +131,18 @@ def _credentials(
     exchange: Exchange,
     dists: tuple[Distribution, ...],
     minted: list[UploadToken],
+    console: Console,
 ) -> Credentials:
     if not settings.trusted_publishing:
         return Credentials(settings.user, settings.password)
-    return _mint(exchange, dists, minted)
+    return _mint(exchange, dists, minted, console)
 
 
 def _mint(
-    exchange: Exchange, dists: tuple[Distribution, ...], minted: list[UploadToken]
+    exchange: Exchange,
+    dists: tuple[Distribution, ...],
+    minted: list[UploadToken],
+    console: Console,
 ) -> Credentials:
     """A fresh OIDC token exchanged for an upload token; the previous one is revoked first."""
     audience = fetch_audience(exchange)
@@ -152,10 +156,7 @@ def _mint(
         )
     token = mint_upload_token(exchange, oidc_token, {d.name for d in dists})
     while minted:
-        previous = minted.pop()
-        problem = burn_token(exchange, previous)
-        if problem:
-            exchange.log(f"Could not revoke the previous upload token ({problem}).")
+        _revoke(exchange, minted.pop(), console)
     minted.append(token)
     exchange.log(
         f"Exchanged the OIDC token for an upload token ({index_name(exchange.repository_url)})."
@@ -229,7 +230,7 @@ def _prove_exchange(
         console.line(message)
         return message
     minted: list[UploadToken] = []
-    _mint(exchange, dists, minted)
+    _mint(exchange, dists, minted, console)
     for token in minted:
         _revoke(exchange, token, console)
     message = (

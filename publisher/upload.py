@@ -94,19 +94,18 @@ def upload_distributions(
     try:
         for dist in distributions:
             remote = known.get(dist.filename)
-            if skip_existing and remote is not None:
-                results.append(_skipped(dist, remote, console))
-                console.line(describe(results[-1]))
-                continue
             try:
-                if renew and used and (credentials.expires or 0) - time.time() < RENEW_MARGIN:
-                    console.line("The upload token is about to expire: minting a fresh one.")
-                    credentials, used = renew(), False
-                session.auth = (credentials.username, credentials.password)
-                used = True
-                result = _upload_one(
-                    dist, repository, repository_url, skip_existing, policy, console
-                )
+                if skip_existing and remote is not None:
+                    result = _skipped(dist, remote, console)
+                else:
+                    if renew and used and (credentials.expires or 0) - time.time() < RENEW_MARGIN:
+                        console.line("The upload token is about to expire: minting a fresh one.")
+                        credentials, used = renew(), False
+                    session.auth = (credentials.username, credentials.password)
+                    used = True
+                    result = _upload_one(
+                        dist, repository, repository_url, skip_existing, policy, console
+                    )
             except PublishError as error:
                 results.append(FileResult(dist, "failed"))
                 results.extend(
