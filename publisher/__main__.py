@@ -7,6 +7,7 @@ run found nothing wrong), 1 with an explanation otherwise. An exception that is 
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -51,5 +52,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if report.error is not None else 0
 
 
+def run() -> None:
+    """Run as a program: a short-lived process, so spend nothing on tidying memory.
+
+    The cyclic collector would otherwise run dozens of times over the objects of the imports
+    (requests, twine, packaging), and the interpreter's clean-up at exit frees every module one by
+    one: together about 40 ms of a 240 ms publish, none of it useful. Both as mypy does: a high
+    collection threshold, and `os._exit` once the output is flushed. Every file we write is
+    closed by then (`with` blocks), and the console flushes each line as it writes it.
+    """
+    gc.set_threshold(100_000, 50, 50)
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said there
+            status = status or 1
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run()

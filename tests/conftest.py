@@ -206,10 +206,12 @@ class Runner:
             env[f"INPUT_{name.upper()}"] = value  # hyphens kept, as the runner does
         return env
 
-    def __call__(self, inputs: dict[str, str], **kwargs: Any) -> Run:
+    def __call__(
+        self, inputs: dict[str, str], *, extra_env: dict[str, str] | None = None, **kwargs: Any
+    ) -> Run:
         for name in ("output.txt", "summary.md"):
             (self.tmp_path / name).write_text("")
-        env = self.environment(inputs, **kwargs)
+        env = self.environment(inputs, **kwargs) | (extra_env or {})
         completed = subprocess.run(
             [sys.executable, "-m", "publisher"],
             cwd=self.workspace,

@@ -6,11 +6,12 @@ servers received, and scans the log, the summary and the outputs for every secre
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run, Runner, assert_no_secrets, rebuild_with_other_content
+from tests.conftest import ROOT, Run, Runner, assert_no_secrets, rebuild_with_other_content
 from tests.servers import OidcRuntime, Publisher, Warehouse
 
 VERBOSE = pytest.mark.parametrize("verbose", ["false", "true"])
@@ -293,3 +294,30 @@ def test_wrong_password_fails_and_never_shows_it(
     assert "check the `user` and `password` inputs" in run.summary
     assert warehouse.files == {}
     assert_no_secrets(run, "wrong-password-123")
+
+
+def test_a_bug_keeps_its_traceback_redacted_and_the_token_is_still_revoked(
+    runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path], tmp_path: Path
+) -> None:
+    """An exception that is not a PublishError, raised mid-upload with the token in its text."""
+    bug = tmp_path / "bug"
+    bug.mkdir()
+    (bug / "sitecustomize.py").write_text(
+        "import publisher.upload\n"
+        "def broken(dists, credentials, **kwargs):\n"
+        "    raise RuntimeError('cannot happen with ' + credentials.password)\n"
+        "publisher.upload.upload_distributions = broken\n"
+    )
+    run = runner(
+        {"repository-url": warehouse.upload_url},
+        extra_env={"PYTHONPATH": f"{bug}{os.pathsep}{ROOT}"},
+    )
+
+    assert run.returncode == 1
+    assert "Traceback (most recent call last)" in run.stderr
+    assert "RuntimeError: cannot happen with ***" in run.stderr
+    assert "::error title=Internal error::This is a bug in the action" in run.stdout
+    assert len(warehouse.minted) == 1
+    assert warehouse.minted[0].burned
+    assert warehouse.files == {}
+    assert_no_secrets(run, *secrets_of(runtime, warehouse))
