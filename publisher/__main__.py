@@ -39,14 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         write_failure(error, context, console)
         return 1
-    except Exception:
+    except Exception as bug:
         import traceback
 
+        from publisher.report import write_failure
+
         sys.stderr.write(console.redact(traceback.format_exc()))
-        console.error(
-            "This is a bug in the action, not in your workflow: please report it with the "
-            "traceback above.",
-            title="Internal error",
+        write_failure(
+            PublishError(
+                f"This is a bug in the action, not in your workflow (`{type(bug).__name__}`): "
+                "please report it with the traceback from the step's log. Files the log shows "
+                "as uploaded are on the index; the others are not.",
+                title="Internal error",
+            ),
+            context,
+            console,
         )
         return 1
     return 1 if report.error is not None else 0

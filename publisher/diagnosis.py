@@ -43,7 +43,9 @@ def explain_refusal(
     body: Mapping[str, object],
     oidc_token: str,
     projects: Iterable[str],
+    said: str = "",
 ) -> TrustedPublishingError:
+    """`body` is the answer's JSON ({} if it had none); `said`, its text made readable."""
     name = index_name(repository_url)
     claims = read_claims(oidc_token)
     parts = [f"{name} refused to exchange this run's OIDC token (HTTP {status}):", ""]
@@ -52,10 +54,12 @@ def explain_refusal(
         for error in errors:
             if isinstance(error, dict):
                 parts.append(f"- `{error.get('code', '?')}`: {error.get('description', '')}")
+    elif body.get("message"):
+        parts.append(f"- {body['message']}")
     else:
-        parts.append(
-            f"- {body.get('message') or 'the answer was not the JSON of a Warehouse index'}"
-        )
+        parts.append("- the answer was not the JSON of a Warehouse index")
+        if said:
+            parts += ["", "```", said, "```"]
 
     hints = _hints(claims)
     if hints:

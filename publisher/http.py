@@ -13,6 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any, TypeVar
 
 import requests
@@ -132,6 +133,65 @@ def with_retries(
         "https://status.python.org tells about PyPI's own incidents.",
         title=f"{what} failed: {cause}",
     )
+
+
+def answer_text(response: requests.Response, limit: int = 2000) -> str:
+    """What an answer says, fit for a log: an HTML page (Warehouse's errors, a proxy's or a
+    firewall's page) reduced to its text, without the lines that repeat the status line (Warehouse
+    puts its message in both), at most `limit` characters."""
+    body = response.text
+    if "html" in response.headers.get("content-type", "") or body.lstrip().startswith("<"):
+        parser = _TextOfHtml()
+        parser.feed(body)
+        parser.close()
+        body = "\n".join(parser.lines)
+    repeated = {f"{response.status_code} {response.reason}", response.reason}
+    lines = [
+        line
+        for line in (" ".join(part.split()) for part in body.strip().splitlines())
+        if line and line not in repeated
+    ]
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _TextOfHtml(HTMLParser):
+    """The visible text of a page, a line per block; nothing of `head`, `script` or `style`.
+
+    As a browser shows it: line breaks in the source are spaces, but in `pre`.
+    """
+
+    HIDDEN = frozenset({"head", "script", "style", "title"})
+    BREAKS = frozenset({"br", "p", "div", "h1", "h2", "h3", "h4", "li", "tr", "pre", "hr", "body"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = [""]
+        self._hidden = 0
+        self._pre = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._enter(tag, +1)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._enter(tag, -1)
+
+    def _enter(self, tag: str, step: int) -> None:
+        if tag in self.HIDDEN:
+            self._hidden = max(0, self._hidden + step)
+        if tag == "pre":
+            self._pre = max(0, self._pre + step)
+        if tag in self.BREAKS:
+            self.lines.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden:
+            return
+        if not self._pre:
+            data = data.replace("\n", " ")
+        first, *more = data.split("\n")
+        self.lines[-1] += first
+        self.lines += more
 
 
 def _final(result: T, url: str) -> T:

@@ -20,7 +20,7 @@ import requests
 
 from publisher.diagnosis import explain_refusal
 from publisher.errors import PublishError, TrustedPublishingError
-from publisher.http import RetryPolicy, Transient, request, with_retries
+from publisher.http import RetryPolicy, Transient, answer_text, request, with_retries
 from publisher.index import index_name, oidc_base
 
 PERMISSION_SNIPPET = """\
@@ -141,7 +141,14 @@ def mint_upload_token(exchange: Exchange, oidc_token: str, projects: Iterable[st
         expires = body.get("expires")
         lifetime = float(expires) if isinstance(expires, int | float) else time.time() + 15 * 60
         return UploadToken(token, lifetime)
-    raise explain_refusal(exchange.repository_url, response.status_code, body, oidc_token, projects)
+    raise explain_refusal(
+        exchange.repository_url,
+        response.status_code,
+        body,
+        oidc_token,
+        projects,
+        said="" if body else answer_text(response, limit=500),
+    )
 
 
 def burn_token(exchange: Exchange, token: UploadToken) -> str:

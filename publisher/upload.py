@@ -22,7 +22,7 @@ from twine.repository import Repository
 from publisher.console import Console, human_size
 from publisher.distributions import Distribution
 from publisher.errors import PublishError, UploadError
-from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, make_session, with_retries
+from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
 from publisher.index import index_name
 from publisher.simple import RemoteFile, existing_files
 
@@ -145,7 +145,8 @@ def _upload_one(
         log=console.line,
     )
     seconds = time.monotonic() - started
-    console.detail(f"{response.status_code} {response.reason}: {response.text.strip()[:2000]}")
+    said = answer_text(response)
+    console.detail(f"{response.status_code} {response.reason}" + (f": {said}" if said else ""))
     if response.status_code == 200:
         return FileResult(dist, "uploaded", seconds=seconds)
 
@@ -168,7 +169,7 @@ def _upload_one(
     if response.status_code in (401, 403):
         raise UploadError(
             f"{index_name(repository_url)} refused the credentials for `{dist.filename}` "
-            f"(HTTP {response.status_code} {response.reason}).\n\n"
+            f"(HTTP {response.status_code} {response.reason}).{_quoted(said)}\n\n"
             "With trusted publishing, the minted token is valid only for the projects of the "
             f"trusted publisher: is `{dist.name}` one of them? With a password or API token, "
             "check the `user` and `password` inputs (an API token goes with `user: __token__`).",
@@ -176,7 +177,7 @@ def _upload_one(
         )
     raise UploadError(
         f"{index_name(repository_url)} refused `{dist.filename}`: HTTP {response.status_code} "
-        f"{response.reason}\n\n```\n{response.text.strip()[:2000]}\n```",
+        f"{response.reason}{_quoted(said)}",
         title=f"{dist.filename} refused (HTTP {response.status_code})",
     )
 
@@ -189,6 +190,11 @@ def describe(result: FileResult) -> str:
         line += f" in {result.seconds:.2f} s, {human_size(dist.size / result.seconds)}/s"
     line += ")"
     return f"{line}: {result.note}" if result.note else line
+
+
+def _quoted(said: str) -> str:
+    """The index's own words, unless the status line already said all of them."""
+    return f"\n\nThe index said:\n\n```\n{said}\n```" if said else ""
 
 
 def _already_exists(response: requests.Response) -> bool:

@@ -88,7 +88,8 @@ class StandIn:
             handler.close_connection = True
             handler.connection.close()
             return
-        handler.send_response(status)
+        headers = dict(headers)
+        handler.send_response(status, headers.pop(":reason", None))
         for name, value in headers.items():
             handler.send_header(name, value)
         handler.send_header("content-length", str(len(payload)))
@@ -103,6 +104,22 @@ class StandIn:
     def count(self, method: str, prefix: str) -> int:
         with self.lock:
             return sum(1 for m, p in self.requests if m == method and p.startswith(prefix))
+
+
+def _refused(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+    """An upload error as Warehouse answers it: the message in the status line, and again in an
+    HTML page under the generic explanation of the status."""
+    explanation = {
+        400: "The server could not comply with the request since it is either malformed or "
+        "otherwise incorrect.",
+        403: "Access was denied to this resource.",
+    }[status]
+    page = (
+        f"<html>\n <head>\n  <title>{status} {html.escape(message)}</title>\n </head>\n"
+        f" <body>\n  <h1>{status} {html.escape(message)}</h1>\n  {explanation}<br/><br/>\n"
+        f"{html.escape(message)}\n\n\n </body>\n</html>"
+    )
+    return status, {"content-type": "text/html; charset=UTF-8", ":reason": message}, page.encode()
 
 
 def _json(status: int, value: Any) -> tuple[int, dict[str, str], bytes]:
@@ -246,6 +263,7 @@ class Warehouse(StandIn):
         self.fail_next: dict[str, list[Any]] = {}
         self.redirect: dict[str, str] = {}  # path prefix -> Location
         self.identical_reupload_status = 200  # what Warehouse answers to the same file again
+        self.too_large: set[str] = set()  # projects whose uploads exceed their size limit
         self._jwks = jwt.PyJWKClient(f"{runtime.url}/.well-known/jwks")
 
     @property
@@ -409,27 +427,28 @@ class Warehouse(StandIn):
             self.upload_attempts.append(filename)
         project = normalize(form["name"][0])
         if not self._authorized(headers, project):
-            return (
-                403,
-                {"content-type": "text/plain"},
-                b"Invalid or non-existent authentication information.",
-            )
+            return _refused(403, "Invalid or non-existent authentication information.")
+        if project in self.too_large:
+            return _refused(400, f"File too large. Limit for project '{project}' is 100 MB.")
         sha256 = hashlib.sha256(content).hexdigest()
         if form.get("sha256_digest") != [sha256]:
-            return (
+            return _refused(
                 400,
-                {},
-                b"Digests do not match",
-            )  # Warehouse: "The digest supplied does not match"
+                "The digest supplied does not match a digest calculated from the uploaded file.",
+            )
         blake2 = hashlib.blake2b(content, digest_size=32).hexdigest()
         if form.get("blake2_256_digest", [blake2]) != [blake2]:
-            return 400, {}, b"blake2 digest mismatch"
+            return _refused(
+                400,
+                "The digest supplied does not match a digest calculated from the uploaded file.",
+            )
         existing = self.files.get(filename)
         if existing is not None:
             if existing.sha256 == sha256 and self.identical_reupload_status == 200:
                 return 200, {"content-type": "text/plain"}, b"OK"
-            reason = f"File already exists ({filename!r}, with blake2_256 hash {blake2!r})."
-            return 400, {"content-type": "text/plain"}, reason.encode()
+            return _refused(
+                400, f"File already exists ({filename!r}, with blake2_256 hash {blake2!r})."
+            )
         with self.lock:
             self.files[filename] = StoredFile(
                 filename, project, form["version"][0], content, sha256, form

@@ -73,6 +73,14 @@ def test_an_answer_that_is_not_warehouse_json_is_still_explained() -> None:
     assert "| claim |" not in error.markdown
 
 
+def test_what_a_non_warehouse_answer_said_is_quoted() -> None:
+    error = explain_refusal(
+        "https://pypi.example.com/legacy/", 403, {}, "not-a-jwt", [], said="Request blocked"
+    )
+
+    assert "not the JSON of a Warehouse index\n\n```\nRequest blocked\n```" in error.markdown
+
+
 def test_claims_are_read_without_verification_and_garbage_is_empty() -> None:
     assert read_claims(token())["repository_owner_id"] == "4242"
     assert read_claims("garbage") == {}

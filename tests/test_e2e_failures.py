@@ -190,6 +190,26 @@ def test_partial_upload_lists_what_made_it(
     assert warehouse.count("POST", "/legacy/") == 2  # a 400 is not retried
 
 
+@VERBOSE
+def test_an_html_refusal_is_shown_as_text(
+    runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path], verbose: str
+) -> None:
+    """Warehouse answers upload errors with its message in the status line and an HTML page."""
+    warehouse.too_large.add("example-pkg")
+    run = runner({"repository-url": warehouse.upload_url, "verbose": verbose})
+
+    title = "example_pkg-1.0.0-py3-none-any.whl refused (HTTP 400)"
+    assert_failed_cleanly(run, title, runtime, warehouse)
+    assert (
+        "refused `example_pkg-1.0.0-py3-none-any.whl`: HTTP 400 File too large. "
+        "Limit for project 'example-pkg' is 100 MB." in run.summary
+    )
+    assert "The index said:\n\n```\nThe server could not comply with the request" in run.summary
+    assert "<" not in run.summary.split("The index said:")[1]
+    assert "<h1>" not in run.log
+    assert warehouse.files == {}
+
+
 def test_a_failed_renewal_still_says_what_made_it(
     runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
 ) -> None:
@@ -317,6 +337,8 @@ def test_a_bug_keeps_its_traceback_redacted_and_the_token_is_still_revoked(
     assert "Traceback (most recent call last)" in run.stderr
     assert "RuntimeError: cannot happen with ***" in run.stderr
     assert "::error title=Internal error::This is a bug in the action" in run.stdout
+    assert "Internal error" in run.summary
+    assert "(`RuntimeError`)" in run.summary
     assert len(warehouse.minted) == 1
     assert warehouse.minted[0].burned
     assert warehouse.files == {}

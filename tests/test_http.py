@@ -8,18 +8,27 @@ import pytest
 import requests
 
 from publisher.errors import IndexRefused, RedirectRefused
-from publisher.http import RetryPolicy, Transient, make_session, request, with_retries
+from publisher.http import (
+    RetryPolicy,
+    Transient,
+    answer_text,
+    make_session,
+    request,
+    with_retries,
+)
 from tests.servers import Warehouse
 
 FAST = RetryPolicy(delay=0.001)
 
 
-def answer(status: int, headers: dict[str, str] | None = None) -> requests.Response:
+def answer(
+    status: int, headers: dict[str, str] | None = None, body: bytes = b"", reason: str = "Test"
+) -> requests.Response:
     response = requests.Response()
     response.status_code = status
-    response.reason = "Test"
+    response.reason = reason
     response.headers.update(headers or {})
-    response.raw = io.BytesIO(b"")  # as a real response's stream
+    response.raw = io.BytesIO(body)  # as a real response's stream
     return response
 
 
@@ -86,3 +95,40 @@ def test_redirect_is_refused(warehouse: Warehouse) -> None:
         request(session, "GET", f"{warehouse.url}/x", what="x", policy=FAST, log=print)
     assert "http://127.0.0.1:1/elsewhere" in raised.value.markdown
     assert warehouse.count("GET", "/") == 1
+
+
+def test_answer_text_of_a_warehouse_error_page_keeps_only_what_the_status_line_lacks() -> None:
+    page = (
+        b"<html>\n <head>\n  <title>400 File too large.</title>\n </head>\n <body>\n"
+        b"  <h1>400 File too large.</h1>\n  The server could not comply with the request.<br/><br/>"
+        b"\nFile too large.\n\n </body>\n</html>"
+    )
+    response = answer(400, {"content-type": "text/html; charset=UTF-8"}, page, "File too large.")
+
+    assert answer_text(response) == "The server could not comply with the request."
+
+
+def test_answer_text_of_a_firewall_page_is_its_visible_text() -> None:
+    page = (
+        b"<!DOCTYPE html><html><head><style>body {color: red}</style><script>var a = 1;</script>"
+        b"</head><body><h2>Request blocked</h2><p>Uploads of binaries are not allowed from"
+        b"\n   outside.</p><p>Support ID: <b>1234</b> &amp; more</p>"
+        b"<pre>line 1\nline 2</pre></body></html>"
+    )
+    response = answer(403, {"content-type": "text/html"}, page, "Forbidden")
+
+    assert answer_text(response) == (
+        "Request blocked\nUploads of binaries are not allowed from outside.\n"
+        "Support ID: 1234 & more\nline 1\nline 2"
+    )
+
+
+def test_answer_text_keeps_json_and_plain_text_and_cuts_long_answers() -> None:
+    json_body = b'{"errors": [{"status": 400, "message": "No enum constant v2_1"}]}'
+    assert answer_text(answer(400, {"content-type": "application/json"}, json_body)) == (
+        json_body.decode()
+    )
+    assert answer_text(answer(409, {}, b"Conflict", "Conflict")) == ""
+    long = answer_text(answer(400, {"content-type": "text/plain"}, b"x" * 5000), limit=100)
+    assert len(long) == 100
+    assert long.endswith("…")
