@@ -22,6 +22,7 @@ from publisher.errors import DistributionError, MetadataError
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 WHEEL_SUFFIX = ".whl"
+PYPI_LINUX_TAGS = ("linux_armv6l", "linux_armv7l")  # the bare Linux tags PyPI takes (Raspberry Pi)
 CHUNK = 1 << 20
 
 
@@ -155,6 +156,45 @@ def check_metadata(distributions: Iterable[Distribution]) -> None:
             "\n\n".join(failures)
             + "\n\nThis is what `twine check --strict` reports. Fix the `readme` of the project "
             "(in `pyproject.toml`) and rebuild, or set `verify-metadata: false` to publish anyway.",
+        )
+
+
+def check_pypi_rules(distributions: Iterable[Distribution]) -> None:
+    """Fail on what PyPI and TestPyPI refuse from anyone, before a token is minted for nothing.
+
+    A local version (`1.0.dev3+g1a2b3c`) and a wheel built for one machine (`linux_x86_64`):
+    both common slips of a release workflow, and both fine on a private index, so only these two
+    indexes are held to them.
+    """
+    from packaging.version import Version
+
+    failures = []
+    for dist in distributions:
+        problems = []
+        local = Version(dist.version).local
+        if local:
+            problems.append(
+                f"Version `{dist.version}` has a local part (`+{local}`), which PyPI refuses. "
+                "setuptools-scm and hatch-vcs add one when the build is not on a tagged commit: "
+                "build the release from its tag (for uploads of untagged commits to TestPyPI, "
+                'set `local_scheme = "no-local-version"` in their configuration).'
+            )
+        if dist.filetype == "bdist_wheel":
+            platforms = dist.filename.removesuffix(WHEEL_SUFFIX).rsplit("-", 1)[-1].split(".")
+            bare = [p for p in platforms if p.startswith("linux_") and p not in PYPI_LINUX_TAGS]
+            if bare:
+                problems.append(
+                    f"The platform tag `{bare[0]}` means a wheel for the machine that built it, "
+                    "which PyPI refuses: a wheel for Linux must be `manylinux` or `musllinux`. "
+                    "Repair it with `auditwheel repair`, or build the wheels with cibuildwheel."
+                )
+        if problems:
+            failures.append(f"**`{dist.filename}`**\n" + "\n".join(f"- {p}" for p in problems))
+    if failures:
+        raise DistributionError(
+            "\n\n".join(failures) + "\n\nNothing was uploaded. Rebuild and publish again, or set "
+            "`verify-metadata: false` to let the index decide.",
+            title="PyPI would refuse these files",
         )
 
 

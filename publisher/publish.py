@@ -13,7 +13,12 @@ import requests
 
 from publisher.console import Console, human_size
 from publisher.context import DryRun, RunContext, decide_dry_run
-from publisher.distributions import Distribution, check_metadata, find_distributions
+from publisher.distributions import (
+    Distribution,
+    check_metadata,
+    check_pypi_rules,
+    find_distributions,
+)
 from publisher.errors import PublishError, TrustedPublishingError, UploadError
 from publisher.http import RetryPolicy, make_session
 from publisher.index import index_name, release_url, web_url
@@ -62,6 +67,8 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
     _list(dists, settings, console)
     if settings.verify_metadata:
         check_metadata(dists)
+        if web_url(settings.repository_url):
+            check_pypi_rules(dists)
         console.line("Metadata check passed (as `twine check --strict`).", style="green")
 
     first = dists[0]

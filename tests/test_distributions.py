@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.distributions import check_metadata, find_distributions
+from publisher.distributions import check_metadata, check_pypi_rules, find_distributions
 from publisher.errors import DistributionError, MetadataError
 from tests.conftest import build_dists
 
@@ -92,3 +92,34 @@ def test_metadata_check_fails_as_twine_check_strict(
     assert expected in raised.value.markdown
     assert "example_pkg-1.0.0.tar.gz" in raised.value.markdown
     assert "verify-metadata: false" in raised.value.markdown
+
+
+def test_pypi_rules_refuse_local_versions_and_bare_linux_wheels(tmp_path: Path) -> None:
+    _, wheel = build_dists(tmp_path, version="1.2.dev3+g1a2b3c")
+    wheel.rename(wheel.with_name("example_pkg-1.2.dev3+g1a2b3c-cp312-cp312-linux_x86_64.whl"))
+
+    with pytest.raises(DistributionError) as raised:
+        check_pypi_rules(find_distributions(tmp_path).distributions)
+
+    text = raised.value.markdown
+    assert raised.value.title == "PyPI would refuse these files"
+    assert "**`example_pkg-1.2.dev3+g1a2b3c.tar.gz`**\n- Version `1.2.dev3+g1a2b3c` has a" in text
+    assert text.count("local part (`+g1a2b3c`)") == 2
+    assert "The platform tag `linux_x86_64`" in text
+    assert "auditwheel repair" in text
+    assert "`verify-metadata: false`" in text
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        "py3-none-any",
+        "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
+        "cp312-abi3-linux_armv7l",
+    ],
+)
+def test_pypi_rules_pass_what_pypi_takes(tmp_path: Path, tags: str) -> None:
+    _, wheel = build_dists(tmp_path, version="2.0.post1")
+    wheel.rename(wheel.with_name(f"example_pkg-2.0.post1-{tags}.whl"))
+
+    check_pypi_rules(find_distributions(tmp_path).distributions)

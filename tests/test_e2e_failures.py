@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Run, Runner, assert_no_secrets, rebuild_with_other_content
+from tests.conftest import (
+    ROOT,
+    Run,
+    Runner,
+    assert_no_secrets,
+    build_dists,
+    rebuild_with_other_content,
+)
 from tests.servers import OidcRuntime, Publisher, Warehouse
 
 VERBOSE = pytest.mark.parametrize("verbose", ["false", "true"])
@@ -231,6 +238,29 @@ def test_a_failed_renewal_still_says_what_made_it(
         "example_pkg-1.0.0.tar.gz": "failed",
         "zzz_pkg-1.0.0-py3-none-any.whl": "failed",
     }
+
+
+@pytest.mark.parametrize("dry_run", ["false", "true"])
+def test_a_local_version_is_refused_for_pypi_before_any_request(
+    runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dry_run: str
+) -> None:
+    build_dists(runner.workspace / "dist", version="1.0.1.dev2+g0123abc")
+    run = runner({"repository-url": "https://upload.pypi.org/legacy/", "dry-run": dry_run})
+
+    assert_failed_cleanly(run, "PyPI would refuse these files", runtime, warehouse)
+    assert "local part (`+g0123abc`)" in run.summary
+    assert runtime.requests == []
+
+
+def test_a_private_index_takes_a_local_version(runner: Runner, warehouse: Warehouse) -> None:
+    build_dists(runner.workspace / "dist", version="1.0.1+internal.3")
+    run = runner({"repository-url": warehouse.upload_url})
+
+    assert run.returncode == 0, run.log
+    assert sorted(warehouse.files) == [
+        "example_pkg-1.0.1+internal.3-py3-none-any.whl",
+        "example_pkg-1.0.1+internal.3.tar.gz",
+    ]
 
 
 def test_existing_file_without_skip_existing_names_it(
