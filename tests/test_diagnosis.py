@@ -15,7 +15,7 @@ REFUSAL = {
 
 
 def token(**claims: object) -> str:
-    base = {
+    base: dict[str, object] = {
         "sub": "repo:octo-org/example-pkg:ref:refs/tags/v1",
         "repository": "octo-org/example-pkg",
         "repository_owner": "octo-org",

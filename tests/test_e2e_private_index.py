@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from passlib.apache import HtpasswdFile
+from passlib.apache import HtpasswdFile  # type: ignore[import-untyped]
 
 from tests.conftest import (
     Runner,

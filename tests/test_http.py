@@ -63,9 +63,12 @@ def test_timeouts_connection_errors_and_5xx_are_retried_then_it_succeeds() -> No
 
 def test_4xx_is_an_answer_and_never_retried() -> None:
     attempts: list[int] = []
-    response = with_retries(
-        lambda n: attempts.append(n) or answer(422), url="u", what="x", policy=FAST, log=print
-    )
+
+    def attempt(number: int) -> requests.Response:
+        attempts.append(number)
+        return answer(422)
+
+    response = with_retries(attempt, url="u", what="x", policy=FAST, log=print)
     assert response.status_code == 422
     assert attempts == [1]
 

@@ -21,7 +21,7 @@ LINTS = {
         "tests",
         "bench",
     ],
-    "mypy --strict": [sys.executable, "-m", "mypy", "--strict", "publisher"],
+    "mypy --strict": [sys.executable, "-m", "mypy", "--strict", "publisher", "tests", "bench"],
     "hadolint": ["hadolint", "Dockerfile"],
     "zizmor": [
         "zizmor",
