@@ -186,20 +186,8 @@ def _retry_delay(value: str) -> float:
 
 def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
     """The flags given; none in GitHub Actions, where argparse is not even imported."""
-    names = (
-        "dry_run",
-        "packages_dir",
-        "repository_url",
-        "user",
-        "skip_existing",
-        "verify_metadata",
-        "print_hash",
-        "verbose",
-        "password",
-        "attestations",
-    )
     if not argv:
-        return SimpleNamespace(**dict.fromkeys(names))
+        return SimpleNamespace(**dict.fromkeys(name.replace("-", "_") for name in DEFAULTS))
     import argparse
 
     parser = argparse.ArgumentParser(

@@ -10,13 +10,12 @@ own file already there, and a fresh upload token before the minted one expires.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import requests
-from twine.package import PackageFile
+from twine.package import PackageFile, _safe_name
 from twine.repository import Repository
 
 from publisher.console import Console, human_size
@@ -62,7 +61,7 @@ class _PrehashedPackageFile(PackageFile):
         self.metadata = dist.metadata
         self.python_version = dist.pyversion
         self.filetype = dist.filetype
-        self.safe_name = re.sub("[^A-Za-z0-9.]+", "-", dist.name)  # as twine sends it
+        self.safe_name = _safe_name(dist.name)  # as twine sends it
         self.version = dist.version
         self.signed_filename = self.filename + ".asc"
         self.signed_basefilename = self.basefilename + ".asc"
