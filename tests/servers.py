@@ -3,8 +3,9 @@
 The runtime signs RS256 JWTs with GitHub's claims and publishes its JWKS. The Warehouse stand-in
 fetches that JWKS and verifies each token as PyPI does (signature, issuer, audience, expiry,
 single use of `jti`, then the trusted publisher by repository, owner, owner id, workflow file
-and environment), mints upload tokens, and serves the legacy upload API and a simple index that
-pip can install from. Both record what they received, for the tests to check.
+and environment), mints upload tokens, and serves the legacy upload API (verifying every PEP 740
+attestation it receives as Warehouse does, against the stand-in Sigstore's trust root) and a
+simple index that pip can install from. Both record what they received, for the tests to check.
 """
 
 from __future__ import annotations
@@ -128,20 +129,40 @@ def _json(status: int, value: Any) -> tuple[int, dict[str, str], bytes]:
 
 @dataclass
 class Claims:
-    """What GitHub puts in a job's OIDC token; the defaults are a tag push in owner/project."""
+    """What GitHub puts in a job's OIDC token; the defaults are a tag push in owner/project.
+
+    Every claim a real token carries is there, Fulcio's too (`workflow_sha`, `job_workflow_sha`,
+    `repository_visibility`, ...); `omit` leaves some out, as older GitHub Enterprise Server
+    tokens do.
+    """
 
     repository: str = "octo-org/example-pkg"
     repository_owner_id: str = "4242"
-    workflow: str = "release.yml"
+    workflow: str = "release.yml"  # the workflow file, in `workflow_ref`
     ref: str = "refs/tags/v1.0.0"
     sha: str = "0123456789abcdef0123456789abcdef01234567"
     environment: str = "pypi"
     event_name: str = "push"
     job_workflow_ref: str = ""  # default: the workflow itself (no reusable workflow)
+    workflow_name: str = "Release"  # the `workflow` claim: the workflow's `name:`
+    workflow_sha: str = ""  # default: sha
+    job_workflow_sha: str = ""  # default: workflow_sha
+    repository_id: str = "99"
+    repository_visibility: str = "public"
+    actor: str = "octocat"
+    actor_id: str = "583231"
+    run_id: str = "1234"
+    run_number: str = "7"
+    run_attempt: str = "1"
+    head_ref: str = ""  # set for pull_request events only, as base_ref
+    base_ref: str = ""
+    runner_environment: str = "github-hosted"
+    omit: tuple[str, ...] = ()  # claims to leave out
 
     def as_dict(self, audience: str) -> dict[str, Any]:
         owner = self.repository.split("/")[0]
         workflow_ref = f"{self.repository}/.github/workflows/{self.workflow}@{self.ref}"
+        workflow_sha = self.workflow_sha or self.sha
         now = int(time.time())
         claims = {
             "iss": GITHUB_ISSUER,
@@ -151,22 +172,35 @@ class Claims:
             "repository": self.repository,
             "repository_owner": owner,
             "repository_owner_id": self.repository_owner_id,
-            "repository_id": "99",
+            "repository_id": self.repository_id,
+            "repository_visibility": self.repository_visibility,
+            "actor": self.actor,
+            "actor_id": self.actor_id,
+            "workflow": self.workflow_name,
             "workflow_ref": workflow_ref,
+            "workflow_sha": workflow_sha,
             "job_workflow_ref": self.job_workflow_ref or workflow_ref,
+            "job_workflow_sha": self.job_workflow_sha or workflow_sha,
             "ref": self.ref,
+            "ref_type": "tag" if self.ref.startswith("refs/tags/") else "branch",
+            "ref_protected": "false",
+            "head_ref": self.head_ref,
+            "base_ref": self.base_ref,
             "sha": self.sha,
             "event_name": self.event_name,
             "jti": str(uuid.uuid4()),
-            "run_id": "1234",
-            "run_attempt": "1",
-            "runner_environment": "github-hosted",
+            "run_id": self.run_id,
+            "run_number": self.run_number,
+            "run_attempt": self.run_attempt,
+            "runner_environment": self.runner_environment,
             "iat": now,
             "nbf": now - 5,
             "exp": now + 300,
         }
         if self.environment:
             claims["environment"] = self.environment
+        for name in self.omit:
+            claims.pop(name, None)
         return claims
 
 
@@ -232,6 +266,7 @@ class StoredFile:
     content: bytes
     sha256: str
     form: dict[str, list[str]] = field(repr=False, default_factory=dict)
+    attestations: list[dict[str, Any]] = field(repr=False, default_factory=list)  # verified
 
 
 @dataclass
@@ -239,6 +274,7 @@ class Minted:
     token: str
     expires: float
     projects: tuple[str, ...]
+    publisher: Publisher
     burned: bool = False
 
 
@@ -264,6 +300,7 @@ class Warehouse(StandIn):
         self.redirect: dict[str, str] = {}  # path prefix -> Location
         self.identical_reupload_status = 200  # what Warehouse answers to the same file again
         self.too_large: set[str] = set()  # projects whose uploads exceed their size limit
+        self.trusted_root: str | None = None  # the Sigstore trust root attestations verify with
         self._jwks = jwt.PyJWKClient(f"{runtime.url}/.well-known/jwks")
 
     @property
@@ -367,6 +404,7 @@ class Warehouse(StandIn):
             "pypi-" + secrets.token_urlsafe(40),
             time.time() + self.token_lifetime,
             publisher.projects,
+            publisher,
         )
         with self.lock:
             self.minted.append(minted)
@@ -406,17 +444,45 @@ class Warehouse(StandIn):
         return _json(self.burn_status, {"success": True})
 
     def _authorized(self, headers: Any, project: str) -> bool:
-        auth = headers.get("authorization", "")
-        if not auth.startswith("Basic "):
-            return False
-        user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+        user, password = self._credentials(headers)
         if user == "__token__":
             now = time.time()
             return any(
                 m.token == password and not m.burned and m.expires > now and project in m.projects
                 for m in self.minted
             )
-        return self.passwords.get(user) == password
+        return bool(user) and self.passwords.get(user) == password
+
+    def _credentials(self, headers: Any) -> tuple[str, str]:
+        auth = headers.get("authorization", "")
+        if not auth.startswith("Basic "):
+            return "", ""
+        user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+        return user, password
+
+    def _attestations_refused(self, headers: Any, value: str, filename: str, sha256: str) -> str:
+        """Warehouse's check of the `attestations` field: only from trusted publishing, and each
+        verified against the trust root and the publisher's repository and workflow."""
+        from tests.sigstore_standin import AttestationRejected, verify_upload_attestations
+
+        _, token = self._credentials(headers)
+        minted = next((m for m in self.minted if m.token == token), None)
+        if minted is None:
+            return "Attestations are only supported when using Trusted Publishing"
+        if self.trusted_root is None:
+            return "Unknown error while trying to verify included attestations: no trust root"
+        try:
+            verify_upload_attestations(
+                self.trusted_root,
+                value,
+                filename,
+                sha256,
+                repository=minted.publisher.repository,
+                workflow=minted.publisher.workflow,
+            )
+        except AttestationRejected as e:
+            return e.message
+        return ""
 
     def _upload(self, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
         form, files = parse_multipart(headers.get("content-type", ""), body)
@@ -443,15 +509,26 @@ class Warehouse(StandIn):
                 "The digest supplied does not match a digest calculated from the uploaded file.",
             )
         existing = self.files.get(filename)
-        if existing is not None:
+        if existing is not None:  # as Warehouse: before the attestations are even read
             if existing.sha256 == sha256 and self.identical_reupload_status == 200:
                 return 200, {"content-type": "text/plain"}, b"OK"
             return _refused(
                 400, f"File already exists ({filename!r}, with blake2_256 hash {blake2!r})."
             )
+        attestations = form.get("attestations", [])
+        if attestations:
+            refusal = self._attestations_refused(headers, attestations[0], filename, sha256)
+            if refusal:
+                return _refused(400, f"Invalid attestations supplied during upload: {refusal}")
         with self.lock:
             self.files[filename] = StoredFile(
-                filename, project, form["version"][0], content, sha256, form
+                filename,
+                project,
+                form["version"][0],
+                content,
+                sha256,
+                form,
+                json.loads(attestations[0]) if attestations else [],
             )
             store_then = self.fail_next.get("/legacy/") or []
             if store_then and isinstance(store_then[0], tuple) and store_then[0][0] == "store-then":
