@@ -5,8 +5,11 @@ the same files, alternating, several times; the medians and ratios are printed a
 
 1. small dists (a wheel and an sdist): our full run (runner environment, trusted publishing,
    metadata check, digests) vs `twine upload` and `uv publish` with a ready token;
-2. one 200 MB wheel: wall time and peak RSS of each;
-3. start-up: process start to the first request the index receives, and `--help` and a bad
+2. the same, attested (PEP 740, against the stand-in Sigstore): our full run vs the anchor
+   action's way, a process that signs (`bench/anchor_attest.py`) then `twine upload
+   --attestations`, each run on an index and a packages directory that have neither file;
+3. one 200 MB wheel: wall time and peak RSS of each;
+4. start-up: process start to the first request the index receives, and `--help` and a bad
    input for ours.
 
 Nothing here asserts a time: the numbers are for BENCHMARKS.md.
@@ -28,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import ROOT, Runner, build_dists
+from tests.conftest import ROOT, TRUST_CONFIG, Runner, build_dists
 from tests.servers import Minted, OidcRuntime, Warehouse
+from tests.sigstore_standin import Sigstore
 
 
 @dataclass
@@ -93,7 +97,9 @@ def with_first_request_clock(warehouse: Warehouse) -> None:
 
 def ready_token(warehouse: Warehouse) -> str:
     token = "pypi-bench-" + "x" * 40
-    warehouse.minted.append(Minted(token, time.time() + 86400, ("example-pkg", "big-pkg")))
+    warehouse.minted.append(
+        Minted(token, time.time() + 86400, ("example-pkg", "big-pkg"), warehouse.publishers[0])
+    )
     return token
 
 
@@ -176,14 +182,81 @@ def tools(
     return result
 
 
+def attested_tools(
+    runner: Runner, warehouse: Warehouse, dist: Path, token: str
+) -> dict[str, Callable[[], Sample]]:
+    ours_env = runner.environment({"repository-url": warehouse.upload_url})
+    ours_env.pop("PUBLISHER_RETRY_DELAY")
+    plain = {k: v for k, v in ours_env.items() if not k.startswith("INPUT_")}
+    plain["TWINE_NON_INTERACTIVE"] = "1"
+
+    def anchor() -> Sample:
+        sign = measure(
+            [sys.executable, "-m", "bench.anchor_attest", str(dist), TRUST_CONFIG],
+            plain,
+            runner.workspace,
+            None,
+        )
+        upload = measure(
+            [
+                sys.executable,
+                "-m",
+                "twine",
+                "upload",
+                "--attestations",
+                "--repository-url",
+                warehouse.upload_url,
+                "-u",
+                "__token__",
+                "-p",
+                token,
+                "--disable-progress-bar",
+                *(str(p) for p in sorted(dist.iterdir())),
+            ],
+            plain,
+            runner.workspace,
+            warehouse,
+        )
+        return Sample(
+            sign.seconds + upload.seconds, max(sign.max_rss_mib, upload.max_rss_mib), None
+        )
+
+    return {
+        "publisher (full action)": lambda: measure(
+            [sys.executable, "-m", "publisher", "--packages-dir", str(dist)],
+            ours_env,
+            runner.workspace,
+            warehouse,
+        ),
+        "sign, then twine upload --attestations": anchor,
+    }
+
+
+def fresh(warehouse: Warehouse, dist: Path) -> Callable[[], None]:
+    """Before each attested run: an index without the files (an identical file is answered 200
+    before its attestations are read) and no attestation to reuse."""
+
+    def reset() -> None:
+        warehouse.files.clear()
+        for path in dist.glob("*.attestation"):
+            path.unlink()
+
+    return reset
+
+
 def compare(
-    name: str, runs: dict[str, Callable[[], Sample]], rounds: int
+    name: str,
+    runs: dict[str, Callable[[], Sample]],
+    rounds: int,
+    before: Callable[[], None] = lambda: None,
 ) -> dict[str, list[Sample]]:
     samples: dict[str, list[Sample]] = {tool: [] for tool in runs}
     for run in runs.values():  # warm-up: page cache, .pyc files
+        before()
         run()
     for _ in range(rounds):
         for tool, run in runs.items():
+            before()
             samples[tool].append(run())
     print(f"\n### {name} (median of {rounds}, tools alternating)\n")
     print("| tool | wall | ours ÷ this | peak RSS | first request after |")
@@ -239,17 +312,26 @@ def main() -> None:
         f"Python {platform.python_version()}"
     )
     runtime = OidcRuntime()
+    sigstore = Sigstore(runtime)
     warehouse = Warehouse(runtime)
+    warehouse.trusted_root = sigstore.trusted_root_json()
     warehouse.publishers[0].projects = ("example-pkg", "big-pkg")
     with_first_request_clock(warehouse)
     token = ready_token(warehouse)
     with tempfile.TemporaryDirectory() as tmp:
-        runner = Runner(Path(tmp), runtime)
+        runner = Runner(Path(tmp), runtime, sigstore)
         small = build_dists(runner.workspace / "small")
         compare(
             "Small dists: a wheel and an sdist",
             tools(runner, warehouse, small[0].parent, token),
             args.rounds,
+        )
+        attested = build_dists(runner.workspace / "attested")
+        compare(
+            "Attested (PEP 740): a wheel and an sdist",
+            attested_tools(runner, warehouse, attested[0].parent, token),
+            args.rounds,
+            before=fresh(warehouse, attested[0].parent),
         )
         big = big_wheel(runner.workspace / "big", args.megabytes)
         compare(
@@ -259,6 +341,7 @@ def main() -> None:
         )
         startup(runner, args.rounds)
     warehouse.close()
+    sigstore.close()
     runtime.close()
 
 

@@ -11,7 +11,7 @@ import hashlib
 import tarfile
 import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ from publisher.errors import DistributionError, MetadataError
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 WHEEL_SUFFIX = ".whl"
+ATTESTATION_SUFFIX = ".attestation"  # `<dist>.<kind>.attestation`, as twine and uv pair them
 PYPI_LINUX_TAGS = ("linux_armv6l", "linux_armv7l")  # the bare Linux tags PyPI takes (Raspberry Pi)
 CHUNK = 1 << 20
 
@@ -43,6 +44,8 @@ class Distribution:
     size: int
     digests: Digests
     metadata: RawMetadata = field(compare=False, repr=False)
+    # PEP 740 attestations beside the file (`<filename>.<kind>.attestation`), sorted by name
+    attestation_files: tuple[Path, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -56,12 +59,21 @@ class Found:
 
 
 def find_distributions(directory: Path) -> Found:
-    """Every wheel and sdist directly in `directory`, sorted by name; anything else is ignored."""
+    """Every wheel and sdist directly in `directory`, sorted by name, with the attestation files
+    that go with each; anything else is ignored."""
     paths: list[Path] = []
-    ignored: list[str] = []
+    others: list[Path] = []
     for entry in sorted(directory.iterdir()):
         if entry.is_file() and entry.name.endswith((WHEEL_SUFFIX, *SDIST_SUFFIXES)):
             paths.append(entry)
+        else:
+            others.append(entry)
+    attestations: dict[str, list[Path]] = {path.name: [] for path in paths}
+    ignored: list[str] = []
+    for entry in others:
+        owner = _attested_file(entry.name) if entry.is_file() else None
+        if owner in attestations:
+            attestations[owner].append(entry)
         else:
             ignored.append(entry.name + ("/" if entry.is_dir() else ""))
     if not paths:
@@ -71,7 +83,21 @@ def find_distributions(directory: Path) -> Found:
             f"{listing}. Build them first (for example `python -m build`), or point "
             "`packages-dir` at the folder that holds them."
         )
-    return Found(tuple(read_distribution(path) for path in paths), tuple(ignored))
+    return Found(
+        tuple(
+            replace(read_distribution(path), attestation_files=tuple(attestations[path.name]))
+            for path in paths
+        ),
+        tuple(ignored),
+    )
+
+
+def _attested_file(name: str) -> str | None:
+    """`foo-1.0.tar.gz` for `foo-1.0.tar.gz.publish.attestation`; None for other names."""
+    if not name.endswith(ATTESTATION_SUFFIX):
+        return None
+    owner, dot, kind = name.removesuffix(ATTESTATION_SUFFIX).rpartition(".")
+    return owner if dot and kind and owner else None
 
 
 def read_distribution(path: Path) -> Distribution:

@@ -49,6 +49,12 @@ class TrustedPublishingError(PublishError):
     title = "Trusted publishing failed"
 
 
+class AttestationError(PublishError):
+    """A distribution could not be attested, or an attestation beside it does not match it."""
+
+    title = "Attestations failed"
+
+
 class IndexRefused(PublishError):
     """The index answered something we cannot go on from (after any retries)."""
 

@@ -20,7 +20,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from publisher import __version__
-from publisher.errors import IndexRefused, RedirectRefused
+from publisher.errors import IndexRefused, PublishError, RedirectRefused
 
 TIMEOUT = (10.0, 60.0)  # connect, read (between two packets, not in all)
 UPLOAD_TIMEOUT = (10.0, 300.0)  # the index may take a while to answer after a large file
@@ -65,10 +65,18 @@ def make_session(timeout: tuple[float, float] = TIMEOUT) -> requests.Session:
     session.headers["User-Agent"] = (
         f"publisher/{__version__} ({platform.python_implementation()} {platform.python_version()})"
     )
+    add_timeouts(session, timeout)
+    return session
+
+
+def add_timeouts(session: requests.Session, timeout: tuple[float, float] = TIMEOUT) -> None:
+    """Give a session made elsewhere (sigstore's clients make their own) our time-outs, and no
+    retries of urllib3's: a hung service is retried by `with_retries`, not waited for forever."""
+    if isinstance(session.get_adapter("https://"), _Adapter):
+        return
     adapter = _Adapter(timeout)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
-    return session
 
 
 def request(
@@ -107,25 +115,29 @@ def with_retries(
     what: str,
     policy: RetryPolicy,
     log: Callable[[str], None],
+    gave_up: Callable[[str], PublishError] | None = None,
 ) -> T:
     """Call `attempt(n)` until it succeeds, gives a final answer, or the attempts run out.
 
     A response is final unless it is a 5xx; a connection error, a time-out or `Transient` asks
     for another attempt. `attempt` gets its number (1-based) so that a retried upload can tell a
-    file that an earlier, unanswered attempt did deliver from a real conflict.
+    file that an earlier, unanswered attempt did deliver from a real conflict. When the attempts
+    run out, `gave_up(last cause)` is the error (by default, one about the index).
     """
     cause = ""
     for number in range(1, policy.attempts + 1):
         try:
             return _final(attempt(number), url)
         except (requests.ConnectionError, requests.Timeout) as e:
-            cause, retry_after = _describe(e), None
+            cause, retry_after = describe_failure(e), None
         except Transient as e:
             cause, retry_after = e.cause, e.retry_after
         if number < policy.attempts:
             delay = policy.wait(number, retry_after)
             log(f"{what}: {cause}; retry {number} of {policy.attempts - 1} in {delay:.1f} s")
             time.sleep(delay)
+    if gave_up is not None:
+        raise gave_up(cause)
     raise IndexRefused(
         f"{what} failed {policy.attempts} times, the last time with: {cause}.\n\n"
         f"`{url}` seems to be in trouble; this is usually over within minutes. Re-run the job "
@@ -206,7 +218,7 @@ def _final(result: T, url: str) -> T:
     return result
 
 
-def _describe(error: Exception) -> str:
+def describe_failure(error: Exception) -> str:
     if isinstance(error, requests.Timeout):
         return "timed out"
     reason = error.args[0] if error.args else error

@@ -1,18 +1,30 @@
-"""One publish, top to bottom: distributions -> checks -> credentials -> upload -> report.
+"""One publish, top to bottom: distributions -> checks -> credentials -> attestations -> upload
+-> report.
 
 Nothing touches the network before the distributions are found and their metadata checked, and
-nothing is uploaded unless the credentials were had. Every minted token is revoked at the end,
-whatever happened in between.
+nothing is uploaded unless the credentials were had and every file was attested. Every minted
+token is revoked at the end, whatever happened in between.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import requests
 
+from publisher.attestations import (
+    SIGSTORE_AUDIENCE,
+    Attested,
+    Plan,
+    plan_attestations,
+    reusable_workflow,
+    sign_distributions,
+    with_attestations,
+    without_attestations,
+)
 from publisher.console import Console, human_size
 from publisher.context import DryRun, RunContext, decide_dry_run
+from publisher.diagnosis import read_claims
 from publisher.distributions import (
     Distribution,
     check_metadata,
@@ -43,6 +55,8 @@ class Report:
     release_url: str = ""
     exchange: str = ""  # what a dry run learned of the trusted-publisher exchange
     error: PublishError | None = None
+    attestations: tuple[Attested, ...] = ()  # in the order of the distributions
+    attestation_note: str = ""  # why there are none, or what a dry run would sign
 
 
 def publish(settings: Settings, context: RunContext, console: Console) -> Report:
@@ -70,6 +84,9 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
         if web_url(settings.repository_url):
             check_pypi_rules(dists)
         console.line("Metadata check passed (as `twine check --strict`).", style="green")
+    plan = plan_attestations(settings, dists)
+    if not plan.send:
+        dists = _unattested(dists, plan, console)
 
     first = dists[0]
     release = release_url(settings.repository_url, first.name, first.version)
@@ -80,17 +97,17 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
         if dry_run.enabled or settings.skip_existing:
             known = _existing(session, settings, dists, policy, console)
         if dry_run.enabled:
-            return _dry_run(settings, context, dry_run, dists, known, exchange, release, console)
+            report = _dry_run(settings, context, dry_run, dists, known, exchange, release, console)
+            note = _preview_attestations(plan, context, exchange, dists, console)
+            return replace(report, attestation_note=note)
 
-        if settings.attestations and web_url(settings.repository_url):
-            console.warning(
-                "`attestations: true` is accepted, but this action does not generate PEP 740 "
-                "attestations yet: the files are published without them.",
-                title="No attestations",
-            )
         minted: list[UploadToken] = []
+        attested: tuple[Attested, ...] = ()
+        note = plan.reason
         try:
             credentials = _credentials(settings, exchange, dists, minted, console)
+            if plan.sign:
+                dists, attested, note = _attest(settings, plan, exchange, dists, console)
             outcome = upload_distributions(
                 dists,
                 credentials,
@@ -104,7 +121,110 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
         finally:
             for token in minted:
                 _revoke(exchange, token, console)
-    return Report(settings.repository_url, dry_run, outcome.results, release, error=outcome.error)
+    return Report(
+        settings.repository_url,
+        dry_run,
+        outcome.results,
+        release,
+        error=outcome.error,
+        attestations=attested,
+        attestation_note=note,
+    )
+
+
+def _unattested(
+    dists: tuple[Distribution, ...], plan: Plan, console: Console
+) -> tuple[Distribution, ...]:
+    """No attestations go up: say why only where someone asked for them or left files for them."""
+    if plan.explicit:
+        console.notice(plan.reason, title="No attestations")
+    files = [p.name for d in dists for p in d.attestation_files]
+    if files:
+        console.line(
+            "Not uploading the attestation files beside the distributions ("
+            + ", ".join(files)
+            + f"): {plan.reason}"
+        )
+    return without_attestations(dists)
+
+
+def _attest(
+    settings: Settings,
+    plan: Plan,
+    exchange: Exchange,
+    dists: tuple[Distribution, ...],
+    console: Console,
+) -> tuple[tuple[Distribution, ...], tuple[Attested, ...], str]:
+    """An attestation for each file (signed now, or reused); the files with them attached."""
+    token = ""
+    if len(plan.existing) < len(dists):
+        token = _sigstore_token(exchange)
+        refusal = reusable_workflow(read_claims(token))
+        if refusal and not plan.explicit:
+            console.warning(
+                refusal + " Publishing without attestations (set `attestations: true` to "
+                "attest anyway).",
+                title="No attestations from a reusable workflow",
+            )
+            return without_attestations(dists), (), refusal
+        if refusal:
+            console.warning(refusal + " Attesting anyway: `attestations` is `true`.")
+    with console.group(f"Attestations (PEP 740) for {len(dists)} files"):
+        attested = sign_distributions(
+            dists,
+            token,
+            trust_config=settings.sigstore_trust_config,
+            existing=plan.existing,
+            policy=exchange.policy,
+            console=console,
+        )
+        for a in attested:
+            entry = f"transparency log index {a.log_index}" if a.log_index is not None else "?"
+            how = "reused" if a.reused else "signed"
+            console.line(f"{how} {a.path.name} ({entry})")
+    return with_attestations(dists, attested), attested, ""
+
+
+def _sigstore_token(exchange: Exchange) -> str:
+    token = fetch_oidc_token(exchange, SIGSTORE_AUDIENCE)
+    if token is None:  # the index's token was had a moment ago: the runtime went away
+        raise TrustedPublishingError(
+            "The Actions runtime gave no OIDC token for Sigstore.", title="No Sigstore token"
+        )
+    return token
+
+
+def _preview_attestations(
+    plan: Plan,
+    context: RunContext,
+    exchange: Exchange,
+    dists: tuple[Distribution, ...],
+    console: Console,
+) -> str:
+    """What a real run would attest; the `sigstore` token is asked for, which proves the job may
+    have it. Nothing is signed: that would write a public log entry for files never published."""
+    if not plan.sign:
+        return plan.reason if plan.explicit else ""
+    to_sign = [d.filename for d in dists if d.filename not in plan.existing]
+    reused = [a.path.name for a in plan.existing.values()]
+    parts = []
+    if to_sign:
+        parts.append("A real run would sign " + ", ".join(f"`{n}`" for n in to_sign) + ".")
+    if reused:
+        parts.append("It would reuse " + ", ".join(f"`{n}`" for n in reused) + ".")
+    if to_sign and context.oidc_available:
+        refusal = reusable_workflow(read_claims(_sigstore_token(exchange)))
+        parts.append(
+            refusal + " A real run publishes without attestations (unless `attestations` is "
+            "`true`)."
+            if refusal
+            else "This job may have the OIDC token for Sigstore (`id-token: write`)."
+        )
+    elif to_sign:
+        parts.append("Signing needs trusted publishing in a job with `id-token: write`.")
+    message = " ".join(parts)
+    console.line(f"Attestations: {message}")
+    return message
 
 
 def _list(dists: tuple[Distribution, ...], settings: Settings, console: Console) -> None:

@@ -1,9 +1,10 @@
 """What a person reads and a workflow uses after the step: outputs, step summary, last log lines.
 
 Outputs (`GITHUB_OUTPUT`, multi-line form with a random delimiter):
-    files        JSON list: filename, size, sha256, blake2_256, md5, status, url
-    release-url  the release page on PyPI/TestPyPI, empty for other indexes
-    dry-run      "true" or "false"
+    files         JSON list: filename, size, sha256, blake2_256, md5, status, url
+    release-url   the release page on PyPI/TestPyPI, empty for other indexes
+    dry-run       "true" or "false"
+    attestations  the attestation files that went (or would go) up, one path a line
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from publisher.errors import PublishError
 from publisher.index import index_name
 
 if TYPE_CHECKING:  # a failure before publishing is reported without importing twine or requests
+    from publisher.attestations import Attested
     from publisher.publish import Report
     from publisher.upload import FileResult
 
@@ -49,6 +51,9 @@ def write_report(report: Report, context: RunContext, console: Console) -> None:
         "files": json.dumps(files_output(report.results)),
         "release-url": report.release_url if _published(report) else "",
         "dry-run": "true" if report.dry_run.enabled else "false",
+        "attestations": "\n".join(
+            str(path) for r in report.results for path in r.distribution.attestation_files
+        ),
     }
     if context.output_path is not None:
         _append(context.output_path, _outputs_text(outputs))
@@ -60,7 +65,10 @@ def write_failure(error: PublishError, context: RunContext, console: Console) ->
     """A failure before anything was published: the error, empty outputs, a summary section."""
     console.error(error.markdown, title=error.title)
     if context.output_path is not None:
-        _append(context.output_path, _outputs_text({"files": "[]", "release-url": ""}))
+        _append(
+            context.output_path,
+            _outputs_text({"files": "[]", "release-url": "", "attestations": ""}),
+        )
     if context.summary_path is not None:
         _append(context.summary_path, console.redact(_failure_section(error)))
 
@@ -78,7 +86,12 @@ def summary_markdown(report: Report) -> str:
     else:
         lines += [f"## 📦 Publishing to {index}", ""]
     if report.results:
-        lines += ["| File | Size | SHA256 | Status |", "| --- | --- | --- | --- |"]
+        attested = {a.filename: a for a in report.attestations}
+        column = bool(attested) or any(r.distribution.attestation_files for r in report.results)
+        lines += [
+            "| File | Size | SHA256 | Status |" + (" Attestation |" if column else ""),
+            "| --- | --- | --- | --- |" + (" --- |" if column else ""),
+        ]
         for r in report.results:
             status = f"{STATUS_ICONS.get(r.status, '')} {r.status}"
             if r.note:
@@ -88,10 +101,13 @@ def summary_markdown(report: Report) -> str:
                 if r.url
                 else f"`{r.distribution.filename}`"
             )
-            lines.append(
+            row = (
                 f"| {name} | {human_size(r.distribution.size)} | `{r.distribution.digests.sha256}` "
                 f"| {status} |"
             )
+            if column:
+                row += f" {_attestation_cell(r, attested.get(r.distribution.filename))} |"
+            lines.append(row)
         lines.append("")
     lines.append(f"Index: `{report.repository_url}`")
     if report.release_url and (_published(report) or report.dry_run.enabled):
@@ -100,10 +116,30 @@ def summary_markdown(report: Report) -> str:
     if report.exchange:
         lines.append("")
         lines.append(report.exchange)
+    if report.attestation_note:
+        lines.append("")
+        lines.append(f"Attestations: {report.attestation_note}")
     lines.append("")
     if report.error is not None:
         lines.append(_failure_section(report.error))
     return "\n".join(lines) + "\n"
+
+
+def _attestation_cell(result: FileResult, attested: Attested | None) -> str:
+    """How the file is attested: the transparency-log entry of its publish attestation, and the
+    other attestation files that went with it."""
+    parts = []
+    if attested is not None:
+        index = f"log index {attested.log_index}" if attested.log_index is not None else "signed"
+        entry = f"[{index}]({attested.log_url})" if attested.log_url else index
+        parts.append(f"🔏 {entry}" + (" (reused)" if attested.reused else ""))
+    others = [
+        p.name
+        for p in result.distribution.attestation_files
+        if attested is None or p != attested.path
+    ]
+    parts += [f"`{name}`" for name in others]
+    return "<br>".join(parts) or "none"
 
 
 def _failure_section(error: PublishError) -> str:

@@ -43,8 +43,9 @@ DEFAULTS = {
     "skip-existing": "false",
     "verbose": "false",
     "print-hash": "false",
-    "attestations": "true",
+    "attestations": "",  # empty: on wherever it can work (see `Settings.attestations`)
     "dry-run": "auto",
+    "sigstore-trust-config": "",
 }
 
 
@@ -58,8 +59,9 @@ class Settings:
     skip_existing: bool
     verbose: bool
     print_hash: bool
-    attestations: bool
+    attestations: bool | None  # None: not set, so on with trusted publishing and quiet elsewhere
     dry_run: str  # one of DRY_RUN_CHOICES
+    sigstore_trust_config: Path | None = None  # None: the public Sigstore instance
     retry_delay: float = 2.0  # seconds before the first retry; doubles at each next one
     warnings: tuple[str, ...] = ()
 
@@ -118,8 +120,9 @@ def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Setti
         skip_existing=_boolean("skip-existing", raw["skip-existing"]),
         verbose=_boolean("verbose", raw["verbose"]),
         print_hash=_boolean("print-hash", raw["print-hash"]),
-        attestations=_boolean("attestations", raw["attestations"]),
+        attestations=_boolean("attestations", raw["attestations"]) if raw["attestations"] else None,
         dry_run=dry_run,
+        sigstore_trust_config=_trust_config(raw["sigstore-trust-config"]),
         retry_delay=_retry_delay(environ.get("PUBLISHER_RETRY_DELAY", "")),
         warnings=tuple(warnings),
     )
@@ -177,6 +180,37 @@ def _packages_dir(value: str) -> Path:
     return path
 
 
+def _trust_config(value: str) -> Path | None:
+    """A client trust configuration, as `sigstore --trust-config` reads it; checked in full where
+    it is used, only when attesting (that needs sigstore), so here just that it can be read."""
+    if not value:
+        return None
+    import json
+
+    path = Path(value)
+    problem = ""
+    try:
+        media_type = json.loads(path.read_text(encoding="utf-8")).get("mediaType", "")
+        if not str(media_type).startswith("application/vnd.dev.sigstore.clienttrustconfig"):
+            problem = (
+                f"`{path}` is JSON, but not a Sigstore client trust configuration (its "
+                f"`mediaType` is `{media_type}`, expected "
+                "`application/vnd.dev.sigstore.clienttrustconfig.v0.1+json`)."
+            )
+    except FileNotFoundError:
+        problem = f"`{path.absolute()}` does not exist."
+    except (OSError, ValueError, AttributeError) as e:
+        problem = f"`{path}` cannot be read as a JSON object ({e})."
+    if problem:
+        raise InputError(
+            "sigstore-trust-config",
+            value,
+            problem + " Give the path, relative to the workspace, of the client trust "
+            "configuration of your Sigstore instance, or remove the input to use the public one.",
+        )
+    return path
+
+
 def _retry_delay(value: str) -> float:
     try:
         return max(0.0, float(value)) if value else 2.0
@@ -229,5 +263,5 @@ def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
         help="print every file's SHA256, MD5 and BLAKE2-256",
     )
     add("--verbose", action="store_const", const="true", help="show the index's answers")
-    parser.set_defaults(password=None, attestations=None)
+    parser.set_defaults(password=None, attestations=None, sigstore_trust_config=None)
     return parser.parse_args(list(argv))

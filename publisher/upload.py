@@ -9,6 +9,7 @@ own file already there, and a fresh upload token before the minted one expires.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -66,7 +67,8 @@ class _PrehashedPackageFile(PackageFile):
         self.signed_filename = self.filename + ".asc"
         self.signed_basefilename = self.basefilename + ".asc"
         self.gpg_signature = None
-        self.attestations = None
+        # The form's `attestations` field: a JSON list of every attestation beside the file.
+        self.attestations = [json.loads(p.read_bytes()) for p in dist.attestation_files] or None
         self.sha2_digest = dist.digests.sha256
         self.blake2_256_digest = dist.digests.blake2_256
 
@@ -173,6 +175,17 @@ def _upload_one(
             f"trusted publisher: is `{dist.name}` one of them? With a password or API token, "
             "check the `user` and `password` inputs (an API token goes with `user: __token__`).",
             title=f"Credentials refused (HTTP {response.status_code})",
+        )
+    if "Invalid attestations supplied during upload" in response.reason + said:
+        raise UploadError(
+            f"{index_name(repository_url)} refused the attestations of `{dist.filename}`: "
+            f"HTTP {response.status_code} {response.reason}{_quoted(said)}\n\n"
+            "PyPI verifies that each attestation names this file, its sha256, and the "
+            "repository and workflow file of the trusted publisher. An attestation made "
+            "elsewhere (another workflow, a reusable workflow, another build) does not fit: "
+            "delete it from the packages directory and the action signs the file again, or set "
+            "`attestations: false` to publish without attestations.",
+            title=f"Attestations of {dist.filename} refused",
         )
     raise UploadError(
         f"{index_name(repository_url)} refused `{dist.filename}`: HTTP {response.status_code} "

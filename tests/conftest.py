@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.servers import OidcRuntime, Warehouse
+from tests.sigstore_standin import Sigstore, sigstore_fixture  # noqa: F401 (the `sigstore` fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,8 +85,11 @@ def build_dists(
 
 
 def rebuild_with_other_content(dists: list[Path]) -> list[Path]:
-    """The same file names with other bytes: a different build of the same version."""
+    """The same file names with other bytes: a different build of the same version, made where
+    no attestation of the earlier build lies about (as in a fresh job)."""
     for path in dists:
+        path.unlink()
+    for path in dists[0].parent.glob("*.attestation"):
         path.unlink()
     return build_dists(dists[0].parent, code="VALUE = 43\n")
 
@@ -151,14 +155,23 @@ def parse_outputs(text: str) -> dict[str, str]:
     return outputs
 
 
-class Runner:
-    """Runs `python -m publisher` with the environment GitHub's runner gives a Docker action."""
+TRUST_CONFIG = "sigstore-trust.json"  # in the workspace: the stand-in Sigstore's
 
-    def __init__(self, tmp_path: Path, runtime: OidcRuntime) -> None:
+
+class Runner:
+    """Runs `python -m publisher` with the environment GitHub's runner gives a Docker action.
+
+    Every run signs with the stand-in Sigstore (its trust configuration is in the workspace and
+    the `sigstore-trust-config` input names it) unless a test gives that input itself.
+    """
+
+    def __init__(self, tmp_path: Path, runtime: OidcRuntime, sigstore: Sigstore) -> None:
         self.tmp_path = tmp_path
         self.runtime = runtime
         self.workspace = tmp_path / "workspace"
         self.workspace.mkdir()
+        sigstore.write_trust_config(self.workspace / TRUST_CONFIG)
+        self.defaults = {"sigstore-trust-config": TRUST_CONFIG}
 
     def environment(
         self,
@@ -202,7 +215,7 @@ class Runner:
         if id_token:
             env["ACTIONS_ID_TOKEN_REQUEST_URL"] = self.runtime.request_url
             env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = self.runtime.request_token
-        for name, value in inputs.items():
+        for name, value in (self.defaults | inputs).items():
             env[f"INPUT_{name.upper()}"] = value  # hyphens kept, as the runner does
         return env
 
@@ -261,15 +274,16 @@ def runtime() -> Iterator[OidcRuntime]:
 
 
 @pytest.fixture
-def warehouse(runtime: OidcRuntime) -> Iterator[Warehouse]:
+def warehouse(runtime: OidcRuntime, sigstore: Sigstore) -> Iterator[Warehouse]:
     server = Warehouse(runtime)
+    server.trusted_root = sigstore.trusted_root_json()
     yield server
     server.close()
 
 
 @pytest.fixture
-def runner(tmp_path: Path, runtime: OidcRuntime) -> Runner:
-    return Runner(tmp_path, runtime)
+def runner(tmp_path: Path, runtime: OidcRuntime, sigstore: Sigstore) -> Runner:
+    return Runner(tmp_path, runtime, sigstore)
 
 
 @pytest.fixture

@@ -123,3 +123,19 @@ def test_pypi_rules_pass_what_pypi_takes(tmp_path: Path, tags: str) -> None:
     wheel.rename(wheel.with_name(f"example_pkg-2.0.post1-{tags}.whl"))
 
     check_pypi_rules(find_distributions(tmp_path).distributions)
+
+
+def test_attestation_files_go_with_their_distribution(tmp_path: Path) -> None:
+    sdist, wheel = build_dists(tmp_path)
+    publish = tmp_path / f"{wheel.name}.publish.attestation"
+    other = tmp_path / f"{wheel.name}.slsa.attestation"
+    stray = tmp_path / "gone-1.0.tar.gz.publish.attestation"  # its distribution is not here
+    for path in (publish, other, stray):
+        path.write_text("{}")
+
+    found = find_distributions(tmp_path)
+
+    by_name = {d.filename: d for d in found.distributions}
+    assert by_name[wheel.name].attestation_files == (publish, other)
+    assert by_name[sdist.name].attestation_files == ()
+    assert found.ignored == (stray.name,)

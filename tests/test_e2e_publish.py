@@ -31,9 +31,9 @@ def test_trusted_publishing_uploads_every_distribution(
     assert warehouse.count("POST", "/_/oidc/mint-token") == 1
     assert warehouse.count("POST", "/_/oidc/burn-token") == 1
     assert warehouse.minted[0].burned
-    assert len(runtime.issued) == 1
-    assert_masked_first(run, runtime.issued[0], warehouse.minted_tokens[0])
-    assert_no_secrets(run, runtime.issued[0], warehouse.minted_tokens[0])
+    assert len(runtime.issued) == 2  # one OIDC token for the index, one for Sigstore
+    assert_masked_first(run, *runtime.issued, warehouse.minted_tokens[0])
+    assert_no_secrets(run, *runtime.issued, warehouse.minted_tokens[0])
     assert "uploaded example_pkg-1.0.0-py3-none-any.whl" in run.stdout
 
 
@@ -49,7 +49,11 @@ def test_secrets_are_masked_before_any_other_line(
     # Nothing that came from the exchange is printed before the masks are registered.
     assert not any("Exchanged" in line for line in lines[:token_mask])
     assert jwt_mask < token_mask
-    assert_no_secrets(run, runtime.issued[0], warehouse.minted_tokens[0])
+    # The OIDC token for Sigstore too, before sigstore's own (verbose) lines.
+    sigstore_mask = lines.index(f"::add-mask::{runtime.issued[1]}")
+    assert not any("sigstore" in line.lower() for line in lines[:sigstore_mask])
+    assert any("sigstore: " in line for line in lines[sigstore_mask:])
+    assert_no_secrets(run, *runtime.issued, warehouse.minted_tokens[0])
 
 
 def test_published_package_installs_with_pip(
@@ -120,12 +124,3 @@ def test_stray_files_are_skipped_with_one_warning(
     for name in (".gitignore", "SHA256SUMS", "attestations/"):
         assert name in warnings[0]
     assert sorted(warehouse.files) == sorted(p.name for p in dists)
-
-
-def test_attestations_warning_is_said_once_for_pypi_only(
-    runner: Runner, warehouse: Warehouse, dists: list[Path]
-) -> None:
-    run = runner({"repository-url": warehouse.upload_url, "attestations": "true"})
-
-    assert run.returncode == 0, run.log
-    assert "attestations" not in run.stdout.lower().replace("attestations:", "")
