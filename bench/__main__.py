@@ -48,8 +48,9 @@ def measure(
 ) -> Sample:
     """Run `command` to its end, expecting exit status `ok`.
 
-    Peak RSS is the child's VmHWM, sampled every 5 ms: `wait4`'s ru_maxrss would start from this
-    (large) process's own high-water mark, which a child inherits at fork.
+    Peak RSS is the child's VmHWM, sampled every 5 ms, plus that of its own children (our
+    signing worker): `wait4`'s ru_maxrss would start from this (large) process's own high-water
+    mark, which a child inherits at fork.
     """
     if warehouse is not None:
         warehouse.first_request_at = None  # type: ignore[attr-defined]
@@ -59,7 +60,10 @@ def measure(
     )
     peak_kib = 0
     output = b""
+    helpers: dict[int, int] = {}
     while process.poll() is None:
+        for pid in _children(process.pid):
+            helpers[pid] = max(helpers.get(pid, 0), _hwm_kib(pid))
         peak_kib = max(peak_kib, _hwm_kib(process.pid))
         try:
             output += process.communicate(timeout=0.005)[0]
@@ -69,7 +73,16 @@ def measure(
     first = getattr(warehouse, "first_request_at", None) if warehouse else None
     if process.returncode != ok:
         raise RuntimeError(f"{command[:4]} exited {process.returncode}:\n{output.decode()[-3000:]}")
+    peak_kib += sum(helpers.values())
     return Sample(elapsed, peak_kib / 1024, first - started if first else None)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(child) for child in f.read().split()]
+    except OSError:
+        return []
 
 
 def _hwm_kib(pid: int) -> int:

@@ -13,26 +13,33 @@ import sys
 from collections.abc import Sequence
 
 from publisher.console import Console
-from publisher.context import load_context
+from publisher.context import RunContext, decide_dry_run, load_context
 from publisher.errors import PublishError
-from publisher.settings import load_settings
+from publisher.settings import Settings, load_settings
+from publisher.worker import Worker
+
+# What signing imports: loaded by a worker on another core while this process does the rest.
+SIGNING_MODULES = ("publisher.attestations", "sigstore.sign", "pypi_attestations")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     environ = dict(os.environ)
     context = load_context(environ)
     console = Console(in_actions=context.in_actions)
+    worker = None
     try:
         settings = load_settings(environ, sys.argv[1:] if argv is None else argv)
         console.mask(settings.password)
         console.verbose = settings.verbose
         for warning in settings.warnings:
             console.warning(warning, title="Deprecated input")
+        if _will_sign(settings, context):
+            worker = Worker(SIGNING_MODULES)
 
         from publisher.publish import publish
         from publisher.report import write_report
 
-        report = publish(settings, context, console)
+        report = publish(settings, context, console, worker)
         write_report(report, context, console)
     except PublishError as error:
         from publisher.report import write_failure
@@ -56,7 +63,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             console,
         )
         return 1
+    finally:
+        if worker is not None:
+            worker.close()
     return 1 if report.error is not None else 0
+
+
+def _will_sign(settings: Settings, context: RunContext) -> bool:
+    """Whether this run is to sign attestations: then a worker starts loading sigstore now."""
+    return (
+        hasattr(os, "fork")
+        and settings.trusted_publishing
+        and settings.attestations is not False
+        and context.oidc_available
+        and not decide_dry_run(settings, context).enabled
+    )
 
 
 def run() -> None:

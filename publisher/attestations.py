@@ -39,6 +39,7 @@ from publisher.http import (
 )
 from publisher.parallel import map_bounded
 from publisher.settings import Settings
+from publisher.worker import Worker
 
 if TYPE_CHECKING:
     import requests
@@ -146,10 +147,24 @@ def sign_distributions(
     existing: Mapping[str, Attested],
     policy: RetryPolicy,
     console: Console,
+    worker: Worker | None = None,
 ) -> tuple[Attested, ...]:
     """An attestation for each distribution, in their order: those in `existing` as they are,
-    the others signed now (one ephemeral key, one certificate) and written beside their files."""
+    the others signed now (one ephemeral key, one certificate) and written beside their files.
+
+    In `worker` if there is one: it has loaded sigstore while this process did the rest.
+    """
     todo = [d for d in dists if d.filename not in existing]
+    if todo and worker is not None:
+        return worker.call(
+            sign_distributions,
+            dists,
+            oidc_token,
+            trust_config=trust_config,
+            existing=existing,
+            policy=policy,
+            console=console,
+        )
     signed: dict[str, Attested] = {}
     if todo:
         with _sigstore_log(console):

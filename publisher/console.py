@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     import rich.console
@@ -23,6 +23,17 @@ class Console:
         self.verbose = False
         self._secrets: list[str] = []
         self._rich: rich.console.Console | None = None
+
+    def __getstate__(self) -> dict[str, object]:
+        """For a worker process (`publisher.worker`): the settings and secrets, not the stream."""
+        return {"in_actions": self.in_actions, "verbose": self.verbose, "secrets": self._secrets}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.stream = sys.stdout
+        self.in_actions = bool(state["in_actions"])
+        self.verbose = bool(state["verbose"])
+        self._secrets = list(state["secrets"])
+        self._rich = None
 
     def mask(self, secret: str) -> None:
         """Register a secret: masked by the runner from now on, and redacted by us everywhere."""

@@ -45,6 +45,7 @@ from publisher.oidc import (
 from publisher.settings import Settings
 from publisher.simple import RemoteFile, existing_files
 from publisher.upload import Credentials, FileResult, upload_distributions
+from publisher.worker import Worker
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,26 @@ class Report:
     attestation_note: str = ""  # why there are none, or what a dry run would sign
 
 
-def publish(settings: Settings, context: RunContext, console: Console) -> Report:
+def publish(
+    settings: Settings, context: RunContext, console: Console, worker: Worker | None = None
+) -> Report:
+    """`worker`, if given, is where the files are signed (it has loaded sigstore meanwhile)."""
     dry_run = decide_dry_run(settings, context)
     if dry_run.enabled:
         console.notice(dry_run.reason, title="Dry run: nothing will be uploaded")
     try:
-        return _publish(settings, context, dry_run, console)
+        return _publish(settings, context, dry_run, console, worker)
     except PublishError as error:
         return Report(settings.repository_url, dry_run, error=error)
 
 
-def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: Console) -> Report:
+def _publish(
+    settings: Settings,
+    context: RunContext,
+    dry_run: DryRun,
+    console: Console,
+    worker: Worker | None,
+) -> Report:
     found = find_distributions(settings.packages_dir)
     if found.ignored:
         console.warning(
@@ -103,11 +113,11 @@ def _publish(settings: Settings, context: RunContext, dry_run: DryRun, console: 
 
         minted: list[UploadToken] = []
         attested: tuple[Attested, ...] = ()
-        note = plan.reason
+        note = plan.reason if plan.explicit else ""
         try:
             credentials = _credentials(settings, exchange, dists, minted, console)
             if plan.sign:
-                dists, attested, note = _attest(settings, plan, exchange, dists, console)
+                dists, attested, note = _attest(settings, plan, exchange, dists, console, worker)
             outcome = upload_distributions(
                 dists,
                 credentials,
@@ -154,6 +164,7 @@ def _attest(
     exchange: Exchange,
     dists: tuple[Distribution, ...],
     console: Console,
+    worker: Worker | None,
 ) -> tuple[tuple[Distribution, ...], tuple[Attested, ...], str]:
     """An attestation for each file (signed now, or reused); the files with them attached."""
     token = ""
@@ -177,6 +188,7 @@ def _attest(
             existing=plan.existing,
             policy=exchange.policy,
             console=console,
+            worker=worker,
         )
         for a in attested:
             entry = f"transparency log index {a.log_index}" if a.log_index is not None else "?"

@@ -6,6 +6,7 @@ Signing itself runs end to end against the stand-in Sigstore (`tests/test_e2e_at
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 
@@ -17,11 +18,15 @@ from publisher.attestations import (
     _transient,
     plan_attestations,
     reusable_workflow,
+    sign_distributions,
 )
+from publisher.console import Console
 from publisher.distributions import find_distributions
 from publisher.errors import AttestationError
+from publisher.http import RetryPolicy
 from publisher.settings import load_settings
 from tests.conftest import build_dists
+from tests.sigstore_standin import Sigstore, verify_publish_attestation
 
 
 def attestation(name: str, sha256: str, predicate: str = PUBLISH_PREDICATE) -> str:
@@ -134,6 +139,36 @@ def test_a_reusable_workflow_is_recognised_by_its_other_file() -> None:
     said = reusable_workflow({"workflow_ref": own, "job_workflow_ref": called})
     assert "reusable workflow `octo-org/shared/.github/workflows/publish.yml`" in said
     assert "top-level workflow" in said
+
+
+def test_signing_in_this_process_writes_an_attestation_per_file(
+    folder: Path, sigstore: Sigstore
+) -> None:
+    """Where no worker can be forked, `sign_distributions` signs right here."""
+    dists = find_distributions(folder).distributions
+    console = Console(io.StringIO(), in_actions=False)
+
+    attested = sign_distributions(
+        dists,
+        sigstore.identity_token(),
+        trust_config=sigstore.write_trust_config(folder.parent / "trust.json"),
+        existing={},
+        policy=RetryPolicy(delay=0.01),
+        console=console,
+    )
+
+    assert [a.filename for a in attested] == [d.filename for d in dists]
+    assert sorted(a.log_index for a in attested) == [0, 1]  # type: ignore[type-var]
+    for dist, made in zip(dists, attested, strict=True):
+        assert made.path == folder / f"{dist.filename}.publish.attestation"
+        verify_publish_attestation(
+            sigstore.trusted_root_json(),
+            json.loads(made.path.read_text()),
+            dist.filename,
+            dist.digests.sha256,
+            repository="octo-org/example-pkg",
+            workflow="release.yml",
+        )
 
 
 def _http_error(status: int) -> requests.HTTPError:

@@ -112,6 +112,7 @@ def test_a_password_publishes_without_attestations_and_says_nothing(
 
     assert run.returncode == 0, run.log
     assert "attestation" not in run.stdout.lower()
+    assert "attestation" not in run.summary.lower()
     assert runtime.requests == []
     assert sigstore.fulcio.requests == []
     assert all(not f.attestations for f in warehouse.files.values())
