@@ -1,6 +1,15 @@
 # The action's image. The runner builds it at every run of every release job, so it installs
 # only what `python -m publisher` imports, pinned with hashes, and keeps no caches.
-FROM python:3.13-slim
+
+# The base: the tag python:3.13-slim, pinned by the digest of its multi-platform index, so x86_64
+# and arm64 runners build on the same release (Python 3.13.15, September 2026). Dependabot
+# refreshes the digest on this line; it cannot see an image named only in an ARG, so BASE_IMAGE
+# selects this stage unless a build names another base: the tests build on a local stand-in
+# (tests/container/setup.sh).
+ARG BASE_IMAGE=pinned-base
+FROM python:3.13-slim@sha256:8d9d0b8bcf6506481eae4907c18f5e3e7902e629f5f6d684f9e7c32e85e3ddf0 AS pinned-base
+
+FROM ${BASE_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -8,13 +17,14 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
-COPY docker/requirements.lock /tmp/requirements.lock
-RUN python -m pip install --no-deps --require-hashes --no-compile -r /tmp/requirements.lock \
-    && rm /tmp/requirements.lock
+COPY docker/requirements.txt /tmp/requirements.txt
+RUN python -m pip install --no-deps --require-hashes --no-compile -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
 
 COPY publisher /opt/publisher/publisher
-# One compile pass over everything, in parallel (pip's own would be serial).
-RUN python -m compileall -q -j 0 /opt/publisher "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+# Byte-compile only what a run imports (docker/precompile.py says why).
+COPY docker/precompile.py /tmp/precompile.py
+RUN python /tmp/precompile.py /opt/publisher/publisher && rm /tmp/precompile.py
 ENV PYTHONPATH=/opt/publisher
 
 ENTRYPOINT ["python", "-m", "publisher"]

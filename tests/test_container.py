@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import ROOT, Run, Runner, assert_masked_first, assert_no_secrets, parse_outputs
 from tests.servers import OidcRuntime, Warehouse
+from tests.sigstore_standin import Sigstore
 
 pytestmark = pytest.mark.container
 IMAGE = "localhost/publisher:test"
@@ -55,6 +56,9 @@ def image() -> str:
             "host",
             "--pull=never",
             "--layers=false",
+            # setup.sh prints the local stand-in for the pinned base image
+            "--build-arg",
+            f"BASE_IMAGE={setup.stdout.split()[-1]}",
             "-q",
             "-t",
             IMAGE,
@@ -123,23 +127,34 @@ def run_container(image: str, runner: Runner, inputs: dict[str, str], **kwargs: 
     )
 
 
-def test_image_publishes_with_trusted_publishing(
-    image: str, runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
+def test_image_publishes_with_trusted_publishing_and_attestations(
+    image: str,
+    runner: Runner,
+    runtime: OidcRuntime,
+    warehouse: Warehouse,
+    sigstore: Sigstore,
+    dists: list[Path],
 ) -> None:
     run = run_container(image, runner, {"repository-url": warehouse.upload_url})
 
     assert run.returncode == 0, run.log
     assert sorted(warehouse.files) == sorted(p.name for p in dists)
     for path in dists:
-        assert warehouse.files[path.name].content == path.read_bytes()
+        stored = warehouse.files[path.name]
+        assert stored.content == path.read_bytes()
+        # signed in the container against the stand-in Sigstore, verified by Warehouse
+        assert len(stored.attestations) == 1
+        assert Path(f"{path}.publish.attestation").exists()
+    assert len(sigstore.rekor.entries) == 2
     assert warehouse.count("POST", "/_/oidc/mint-token") == 1
     assert warehouse.count("POST", "/_/oidc/burn-token") == 1
     assert all(m.burned for m in warehouse.minted)
     assert {f["status"] for f in run.files()} == {"uploaded"}
     assert run.outputs["dry-run"] == "false"
+    assert len(run.outputs["attestations"].splitlines()) == 2
     assert "✅ uploaded" in run.summary
-    assert_masked_first(run, runtime.issued[0], warehouse.minted_tokens[0])
-    assert_no_secrets(run, runtime.issued[0], warehouse.minted_tokens[0])
+    assert_masked_first(run, *runtime.issued, warehouse.minted_tokens[0])
+    assert_no_secrets(run, *runtime.issued, warehouse.minted_tokens[0])
 
 
 def test_image_refuses_bad_input_by_name(

@@ -1,4 +1,6 @@
-"""Every lint, as part of the test suite: ruff, mypy --strict, hadolint, zizmor, the schemas."""
+"""Every lint, as part of the test suite: ruff, mypy --strict, hadolint, zizmor, the schemas.
+
+zizmor reads the workflows, action.yml and dependabot.yml (it wants a cooldown on every update)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 from tests.conftest import ROOT
 
 LINTS = {
-    "ruff check": [sys.executable, "-m", "ruff", "check", "publisher", "tests", "bench"],
+    "ruff check": [sys.executable, "-m", "ruff", "check", "publisher", "tests", "bench", "docker"],
     "ruff format": [
         sys.executable,
         "-m",
@@ -20,8 +22,18 @@ LINTS = {
         "publisher",
         "tests",
         "bench",
+        "docker",
     ],
-    "mypy --strict": [sys.executable, "-m", "mypy", "--strict", "publisher", "tests", "bench"],
+    "mypy --strict": [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--strict",
+        "publisher",
+        "tests",
+        "bench",
+        "docker",
+    ],
     "hadolint": ["hadolint", "Dockerfile"],
     "zizmor": [
         "zizmor",
@@ -30,6 +42,7 @@ LINTS = {
         ".github/zizmor.yml",
         "action.yml",
         ".github/workflows/",
+        ".github/dependabot.yml",
     ],
     "action schema": [
         "check-jsonschema",
@@ -43,6 +56,12 @@ LINTS = {
         "vendor.github-workflows",
         ".github/workflows/ci.yml",
         ".github/workflows/self-test.yml",
+    ],
+    "dependabot schema": [
+        "check-jsonschema",
+        "--builtin-schema",
+        "vendor.dependabot",
+        ".github/dependabot.yml",
     ],
 }
 

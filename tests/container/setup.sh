@@ -2,11 +2,12 @@
 # Make `buildah build` and `podman run` work on a machine with no Docker engine and no Docker Hub
 # (see shared/FACTS.md section 6): install podman, buildah, runc and debootstrap; write a
 # containers.conf that works without systemd; and build a Debian bookworm base image with python3,
-# tagged with the name in our Dockerfile's FROM line. Idempotent: each step is skipped when done.
+# `localhost/base:bookworm`, a stand-in for the Dockerfile's pinned python image: the test builds
+# with `--build-arg BASE_IMAGE=localhost/base:bookworm`. Idempotent: each step is skipped when done.
+# Prints the base image's name.
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-base_tag=$(sed -n 's/^FROM[[:space:]]\+\([^[:space:]]\+\).*/\1/p' "$root/Dockerfile" | head -n 1)
+base_tag=localhost/base:bookworm
 
 if ! command -v buildah >/dev/null || ! command -v podman >/dev/null \
     || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then
@@ -50,7 +51,6 @@ if ! podman image exists "$base_tag"; then
     # As in the official python image, pip installs system-wide.
     rm -f "$rootfs"/usr/lib/python3*/EXTERNALLY-MANAGED
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-    tar -C "$rootfs" -c . | podman import -q - localhost/base:bookworm >/dev/null
-    podman tag localhost/base:bookworm "$base_tag"
+    tar -C "$rootfs" -c . | podman import -q - "$base_tag" >/dev/null
 fi
 echo "$base_tag"
