@@ -60,10 +60,13 @@ class Worker:
         raise RuntimeError(f"in the worker process:\n{value}")
 
     def close(self) -> None:
-        """Let a worker that was not needed go: it sees its call pipe closed and leaves."""
+        """End a worker that was not needed (it has done nothing but import)."""
         if self.pid:
+            import signal
+
             os.close(self._calls)
             os.close(self._answers)
+            os.kill(self.pid, signal.SIGKILL)
             self._reap()
 
     def _reap(self) -> None:
