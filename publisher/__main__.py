@@ -18,9 +18,6 @@ from publisher.errors import PublishError
 from publisher.settings import Settings, load_settings
 from publisher.worker import Worker
 
-# What signing imports: loaded by a worker on another core while this process does the rest.
-SIGNING_MODULES = ("publisher.attestations", "sigstore.sign", "pypi_attestations")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     environ = dict(os.environ)
@@ -34,7 +31,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for warning in settings.warnings:
             console.warning(warning, title="Deprecated input")
         if _will_sign(settings, context):
-            worker = Worker(SIGNING_MODULES)
+            import requests  # noqa: F401 - both processes need it: loaded once, before the fork
+
+            worker = Worker(lambda: _prepare_signing(settings, console))
 
         from publisher.publish import publish
         from publisher.report import write_report
@@ -67,6 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if worker is not None:
             worker.close()
     return 1 if report.error is not None else 0
+
+
+def _prepare_signing(settings: Settings, console: Console) -> object:
+    """In the worker: load sigstore and its trust root while this process does the rest."""
+    from publisher.attestations import prepare_signing
+    from publisher.http import RetryPolicy
+
+    return prepare_signing(
+        settings.sigstore_trust_config, RetryPolicy(delay=settings.retry_delay), console
+    )
 
 
 def _will_sign(settings: Settings, context: RunContext) -> bool:

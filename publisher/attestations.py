@@ -155,25 +155,38 @@ def sign_distributions(
     In `worker` if there is one: it has loaded sigstore while this process did the rest.
     """
     todo = [d for d in dists if d.filename not in existing]
+    signed: list[Attested] = []
     if todo and worker is not None:
-        return worker.call(
-            sign_distributions,
-            dists,
-            oidc_token,
-            trust_config=trust_config,
-            existing=existing,
-            policy=policy,
-            console=console,
-        )
-    signed: dict[str, Attested] = {}
-    if todo:
-        with _sigstore_log(console):
-            context = _signing_context(trust_config, policy, console)
-            signer = _signer(context, oidc_token, policy, console)
-            made = map_bounded(lambda d: _sign(context, signer, d, policy, console), todo)
-        made = [replace(a, log_url=_log_url(a.log_index, trust_config)) for a in made]
-        signed = {a.filename: a for a in made}
-    return tuple(existing.get(d.filename) or signed[d.filename] for d in dists)
+        signed = worker.call(_sign_all, todo, oidc_token, policy=policy, console=console)
+    elif todo:
+        context = prepare_signing(trust_config, policy, console)
+        signed = _sign_all(context, todo, oidc_token, policy=policy, console=console)
+    made = {a.filename: replace(a, log_url=_log_url(a.log_index, trust_config)) for a in signed}
+    return tuple(existing.get(d.filename) or made[d.filename] for d in dists)
+
+
+def prepare_signing(
+    trust_config: Path | None, policy: RetryPolicy, console: Console
+) -> SigningContext:
+    """Everything signing needs before it has a token: sigstore and pypi-attestations loaded,
+    the trust root read (refreshed through TUF for the public instance). A worker's `prepare`."""
+    import pypi_attestations  # noqa: F401 - loaded now: every signature uses it
+
+    with _sigstore_log(console):
+        return _signing_context(trust_config, policy, console)
+
+
+def _sign_all(
+    context: SigningContext,
+    dists: Sequence[Distribution],
+    oidc_token: str,
+    *,
+    policy: RetryPolicy,
+    console: Console,
+) -> list[Attested]:
+    with _sigstore_log(console):
+        signer = _signer(context, oidc_token, policy, console)
+        return map_bounded(lambda d: _sign(context, signer, d, policy, console), dists)
 
 
 def _log_url(log_index: int | None, trust_config: Path | None) -> str:

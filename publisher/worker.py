@@ -1,11 +1,11 @@
-"""A child process forked at start-up that loads modules ahead of time and then runs one call.
+"""A child process forked at start-up that prepares ahead of time, then runs one call.
 
 Signing needs sigstore and pypi-attestations, about 0.15 s of CPU to import (their pydantic
-models): as much as everything else a publish imports, and all of it before the first upload.
-Forked before those other imports, a worker loads them on a second core while this process
-imports twine, reads the distributions and exchanges the token; the call then runs in the
-worker, whose log lines go to the same stdout while this process waits for the answer. On a
-single core nothing is lost but the fork (about 2 ms).
+models): as much as everything else a publish imports, and all of it before the first upload;
+then Sigstore's trust root, refreshed over the network. Forked before the other imports, a
+worker does both on a second core while this process imports twine, reads the distributions
+and exchanges the token; the call then runs in the worker, whose log lines go to the same
+stdout, while this process waits for the answer. On one core nothing is lost but the fork.
 
 This module imports nothing but `os` and `sys`: it runs before anything heavy is loaded.
 """
@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
 class Worker:
-    """`Worker(["sigstore.sign"])` forks now; `call(f, ...)` runs `f(...)` there, once."""
+    """`Worker(prepare)` forks now and runs `prepare()` there; `call(f, ...)` then runs
+    `f(prepared, ...)` there, once, with what `prepare` returned."""
 
-    def __init__(self, preload: Sequence[str]) -> None:
+    def __init__(self, prepare: Callable[[], object]) -> None:
         calls, self._calls = os.pipe()
         self._answers, answers = os.pipe()
         sys.stdout.flush()
@@ -32,12 +33,13 @@ class Worker:
         if self.pid == 0:
             os.close(self._calls)
             os.close(self._answers)
-            _serve(preload, calls, answers)  # never returns
+            _serve(prepare, calls, answers)  # never returns
         os.close(calls)
         os.close(answers)
 
     def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """`function(*args, **kwargs)` in the worker: its value, or its exception raised here.
+        """`function(prepared, *args, **kwargs)` in the worker: its value, or its exception
+        raised here (or the one `prepare` raised, if it did).
 
         Everything goes through pickle: the function by name, the arguments and the answer.
         """
@@ -74,34 +76,19 @@ class Worker:
         self.pid = 0
 
 
-def _serve(preload: Sequence[str], calls_fd: int, answers_fd: int) -> None:
-    import importlib
-
+def _serve(prepare: Callable[[], object], calls_fd: int, answers_fd: int) -> None:
     status = 0
     try:
-        for name in preload:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: S112 - the call imports it again, and says what is wrong
-                continue
+        prepared = _outcome(prepare)
         with os.fdopen(calls_fd, "rb") as calls:
             request = calls.read()
         if request:
             import pickle
 
-            answer: tuple[str, Any]
-            try:
+            answer = prepared
+            if prepared[0] == "value":
                 function, args, kwargs = pickle.loads(request)  # noqa: S301 - from our parent
-                answer = ("value", function(*args, **kwargs))
-            except Exception as e:
-                from publisher.errors import PublishError
-
-                if isinstance(e, PublishError):
-                    answer = ("raise", e)
-                else:  # a bug: its traceback, which pickle would lose
-                    import traceback
-
-                    answer = ("bug", traceback.format_exc())
+                answer = _outcome(lambda: function(prepared[1], *args, **kwargs))
             with os.fdopen(answers_fd, "wb") as answers:
                 pickle.dump(answer, answers)
     except BaseException:
@@ -110,3 +97,18 @@ def _serve(preload: Sequence[str], calls_fd: int, answers_fd: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+
+
+def _outcome(function: Callable[[], object]) -> tuple[str, Any]:
+    """("value", what it returned), ("raise", the `PublishError` it raised) or ("bug", the
+    traceback of anything else, which pickle would lose)."""
+    try:
+        return "value", function()
+    except Exception as e:
+        from publisher.errors import PublishError
+
+        if isinstance(e, PublishError):
+            return "raise", e
+        import traceback
+
+        return "bug", traceback.format_exc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -11,11 +12,17 @@ from publisher.errors import AttestationError
 from publisher.worker import Worker
 
 
-def where_and_loaded(name: str) -> tuple[int, bool]:
-    return os.getpid(), name in sys.modules
+def load_minidom() -> int:
+    import xml.dom.minidom  # noqa: F401
+
+    return os.getpid()
 
 
-def fails_as_a_user_would_see() -> None:
+def where_and_loaded(prepared_in: int, name: str) -> tuple[int, int, bool]:
+    return prepared_in, os.getpid(), name in sys.modules
+
+
+def fails_as_a_user_would_see(_prepared: object) -> None:
     raise AttestationError("Rekor said no.", title="Rekor refused")
 
 
@@ -23,19 +30,19 @@ def fails_as_a_bug() -> None:
     raise KeyError("no such thing")
 
 
-def test_the_call_runs_in_the_child_which_preloaded_its_modules() -> None:
+def test_the_call_runs_in_the_child_with_what_it_prepared() -> None:
     assert "xml.dom.minidom" not in sys.modules
-    worker = Worker(["xml.dom.minidom"])
+    worker = Worker(load_minidom)
 
-    pid, loaded = worker.call(where_and_loaded, "xml.dom.minidom")
+    prepared_in, pid, loaded = worker.call(where_and_loaded, "xml.dom.minidom")
 
-    assert pid != os.getpid()
+    assert prepared_in == pid != os.getpid()
     assert loaded
     assert "xml.dom.minidom" not in sys.modules  # loaded there, not here
 
 
 def test_a_publish_error_arrives_whole() -> None:
-    worker = Worker([])
+    worker = Worker(lambda: None)
 
     with pytest.raises(AttestationError) as raised:
         worker.call(fails_as_a_user_would_see)
@@ -44,15 +51,15 @@ def test_a_publish_error_arrives_whole() -> None:
     assert raised.value.markdown == "Rekor said no."
 
 
-def test_a_bug_arrives_with_its_traceback() -> None:
-    worker = Worker([])
+def test_a_failed_preparation_is_raised_by_the_call() -> None:
+    worker = Worker(fails_as_a_bug)
 
     with pytest.raises(RuntimeError, match=r"in the worker process:\n(.|\n)*KeyError"):
-        worker.call(fails_as_a_bug)
+        worker.call(where_and_loaded, "os")
 
 
-def test_a_worker_not_needed_is_reaped_and_a_missing_module_is_no_failure() -> None:
-    worker = Worker(["no_such_module_here"])
+def test_a_worker_not_needed_is_killed_and_reaped() -> None:
+    worker = Worker(lambda: time.sleep(30))
     pid = worker.pid
 
     worker.close()
