@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from publisher.cancel import Cancellation
 from publisher.console import Console
 from publisher.context import RunContext, decide_dry_run, load_context
 from publisher.errors import PublishError
@@ -23,6 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     environ = dict(os.environ)
     context = load_context(environ)
     console = Console(in_actions=context.in_actions)
+    cancellation = Cancellation()
+    cancellation.install()
     worker = None
     try:
         settings = load_settings(environ, sys.argv[1:] if argv is None else argv)
@@ -38,12 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from publisher.publish import publish
         from publisher.report import write_report
 
-        report = publish(settings, context, console, worker)
-        write_report(report, context, console)
+        report = publish(settings, context, console, worker, cancellation)
+        with cancellation.deferred():
+            write_report(report, context, console)
     except PublishError as error:
         from publisher.report import write_failure
 
-        write_failure(error, context, console)
+        with cancellation.deferred():
+            write_failure(error, context, console)
         return 1
     except Exception as bug:
         import traceback

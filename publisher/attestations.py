@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -148,6 +149,7 @@ def sign_distributions(
     policy: RetryPolicy,
     console: Console,
     worker: Worker | None = None,
+    concurrency: int = 4,
 ) -> tuple[Attested, ...]:
     """An attestation for each distribution, in their order: those in `existing` as they are,
     the others signed now (one ephemeral key, one certificate) and written beside their files.
@@ -157,10 +159,14 @@ def sign_distributions(
     todo = [d for d in dists if d.filename not in existing]
     signed: list[Attested] = []
     if todo and worker is not None:
-        signed = worker.call(_sign_all, todo, oidc_token, policy=policy, console=console)
+        signed = worker.call(
+            _sign_all, todo, oidc_token, policy=policy, console=console, concurrency=concurrency
+        )
     elif todo:
         context = prepare_signing(trust_config, policy, console)
-        signed = _sign_all(context, todo, oidc_token, policy=policy, console=console)
+        signed = _sign_all(
+            context, todo, oidc_token, policy=policy, console=console, concurrency=concurrency
+        )
     made = {a.filename: replace(a, log_url=_log_url(a.log_index, trust_config)) for a in signed}
     return tuple(existing.get(d.filename) or made[d.filename] for d in dists)
 
@@ -183,10 +189,13 @@ def _sign_all(
     *,
     policy: RetryPolicy,
     console: Console,
+    concurrency: int,
 ) -> list[Attested]:
+    """One certificate, then the log entries `concurrency` at a time (as the uploads)."""
     with _sigstore_log(console):
         signer = _signer(context, oidc_token, policy, console)
-        return map_bounded(lambda d: _sign(context, signer, d, policy, console), dists)
+        sign = partial(_sign, context, signer, policy=policy, console=console)
+        return map_bounded(sign, dists, limit=concurrency)
 
 
 def _log_url(log_index: int | None, trust_config: Path | None) -> str:
@@ -375,6 +384,7 @@ def _sign(
     context: SigningContext,
     signer: Signer,
     dist: Distribution,
+    *,
     policy: RetryPolicy,
     console: Console,
 ) -> Attested:

@@ -75,7 +75,8 @@ class RedirectRefused(IndexRefused):
 
 
 class UploadError(PublishError):
-    """Some files could not be uploaded. `uploaded` and `not_uploaded` say which."""
+    """Some files could not be uploaded. `uploaded`, `not_uploaded` and `unknown` (an upload cut
+    off by a cancellation: it may or may not have landed) say which."""
 
     title = "Upload failed"
 
@@ -86,15 +87,22 @@ class UploadError(PublishError):
         title: str | None = None,
         uploaded: tuple[str, ...] = (),
         not_uploaded: tuple[str, ...] = (),
+        unknown: tuple[str, ...] = (),
     ) -> None:
         lines = [markdown]
-        if uploaded or not_uploaded:
+        if uploaded or not_uploaded or unknown:
             lines.append("")
             lines.append("Uploaded: " + (", ".join(f"`{f}`" for f in uploaded) or "none") + ".")
             lines.append(
                 "**Not uploaded**: " + (", ".join(f"`{f}`" for f in not_uploaded) or "none") + "."
             )
-            if uploaded:
+            if unknown:
+                lines.append(
+                    "**Unknown, check the index**: "
+                    + ", ".join(f"`{f}`" for f in unknown)
+                    + " (cut off while uploading)."
+                )
+            if uploaded or unknown:
                 lines.append(
                     "Re-running the job with `skip-existing: true` publishes the rest "
                     "and skips what is already there."
@@ -102,3 +110,4 @@ class UploadError(PublishError):
         super().__init__("\n".join(lines), title=title)
         self.uploaded = uploaded
         self.not_uploaded = not_uploaded
+        self.unknown = unknown

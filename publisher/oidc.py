@@ -34,6 +34,9 @@ jobs:
 ```"""
 
 
+QUICK_TIMEOUT = (1.0, 1.0)  # connect, read: revoking a token while the job is being stopped
+
+
 @dataclass(frozen=True)
 class UploadToken:
     value: str
@@ -151,8 +154,10 @@ def mint_upload_token(exchange: Exchange, oidc_token: str, projects: Iterable[st
     )
 
 
-def burn_token(exchange: Exchange, token: UploadToken) -> str:
-    """Revoke `token`; returns what went wrong (for a warning), or an empty string."""
+def burn_token(exchange: Exchange, token: UploadToken, *, quick: bool = False) -> str:
+    """Revoke `token`; returns what went wrong (for a warning), or an empty string.
+
+    `quick`: one attempt that may take 2 seconds, for a job that is being stopped."""
     url = f"{exchange.base}/_/oidc/burn-token"
     try:
         response = request(
@@ -160,9 +165,10 @@ def burn_token(exchange: Exchange, token: UploadToken) -> str:
             "POST",
             url,
             what="Revoking the upload token",
-            policy=exchange.policy,
+            policy=RetryPolicy(attempts=1) if quick else exchange.policy,
             log=exchange.log,
             json={"token": token.value},
+            timeout=QUICK_TIMEOUT if quick else None,
         )
     except (PublishError, requests.RequestException) as e:  # a warning, never a failure
         return getattr(e, "title", None) or type(e).__name__

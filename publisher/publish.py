@@ -22,6 +22,7 @@ from publisher.attestations import (
     with_attestations,
     without_attestations,
 )
+from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.context import DryRun, RunContext, decide_dry_run
 from publisher.diagnosis import read_claims
@@ -61,14 +62,19 @@ class Report:
 
 
 def publish(
-    settings: Settings, context: RunContext, console: Console, worker: Worker | None = None
+    settings: Settings,
+    context: RunContext,
+    console: Console,
+    worker: Worker | None = None,
+    cancellation: Cancellation | None = None,
 ) -> Report:
-    """`worker`, if given, is where the files are signed (it has loaded sigstore meanwhile)."""
+    """`worker`, if given, is where the files are signed (it has loaded sigstore meanwhile);
+    `cancellation` tells the upload loop that the job is being stopped."""
     dry_run = decide_dry_run(settings, context)
     if dry_run.enabled:
         console.notice(dry_run.reason, title="Dry run: nothing will be uploaded")
     try:
-        return _publish(settings, context, dry_run, console, worker)
+        return _publish(settings, context, dry_run, console, worker, cancellation or Cancellation())
     except PublishError as error:
         return Report(settings.repository_url, dry_run, error=error)
 
@@ -79,6 +85,7 @@ def _publish(
     dry_run: DryRun,
     console: Console,
     worker: Worker | None,
+    cancellation: Cancellation,
 ) -> Report:
     found = find_distributions(settings.packages_dir)
     if found.ignored:
@@ -118,19 +125,25 @@ def _publish(
             credentials = _credentials(settings, exchange, dists, minted, console)
             if plan.sign:
                 dists, attested, note = _attest(settings, plan, exchange, dists, console, worker)
-            outcome = upload_distributions(
-                dists,
-                credentials,
-                repository_url=settings.repository_url,
-                skip_existing=settings.skip_existing,
-                known=known,
-                policy=policy,
-                console=console,
-                renew=(lambda: _mint(exchange, dists, minted, console)) if minted else None,
-            )
+            with cancellation.deferred():
+                outcome = upload_distributions(
+                    dists,
+                    credentials,
+                    repository_url=settings.repository_url,
+                    skip_existing=settings.skip_existing,
+                    known=known,
+                    policy=policy,
+                    console=console,
+                    renew=(lambda: _mint(exchange, dists, minted, console)) if minted else None,
+                    concurrency=settings.upload_concurrency,
+                    cancellation=cancellation,
+                )
         finally:
-            for token in minted:
-                _revoke(exchange, token, console)
+            with cancellation.deferred():
+                # Every token minted, renewed ones included: an upload may have used it until
+                # the end. Quickly when the job is being stopped: the runner kills us soon.
+                for token in minted:
+                    _revoke(exchange, token, console, quick=cancellation.requested)
     return Report(
         settings.repository_url,
         dry_run,
@@ -189,6 +202,7 @@ def _attest(
             policy=exchange.policy,
             console=console,
             worker=worker,
+            concurrency=settings.upload_concurrency,
         )
         for a in attested:
             entry = f"transparency log index {a.log_index}" if a.log_index is not None else "?"
@@ -283,7 +297,8 @@ def _mint(
     minted: list[UploadToken],
     console: Console,
 ) -> Credentials:
-    """A fresh OIDC token exchanged for an upload token; the previous one is revoked first."""
+    """A fresh OIDC token exchanged for an upload token; all are revoked at the end (one that
+    is renewed may still be in use by an upload in flight)."""
     audience = fetch_audience(exchange)
     oidc_token = fetch_oidc_token(exchange, audience)
     if oidc_token is None:
@@ -294,8 +309,6 @@ def _mint(
             title="Not in GitHub Actions",
         )
     token = mint_upload_token(exchange, oidc_token, {d.name for d in dists})
-    while minted:
-        _revoke(exchange, minted.pop(), console)
     minted.append(token)
     exchange.log(
         f"Exchanged the OIDC token for an upload token ({index_name(exchange.repository_url)})."
@@ -303,8 +316,8 @@ def _mint(
     return Credentials("__token__", token.value, token.expires)
 
 
-def _revoke(exchange: Exchange, token: UploadToken, console: Console) -> None:
-    problem = burn_token(exchange, token)
+def _revoke(exchange: Exchange, token: UploadToken, console: Console, quick: bool = False) -> None:
+    problem = burn_token(exchange, token, quick=quick)
     if problem:
         console.warning(
             f"The upload token could not be revoked ({problem}). It expires by itself within "

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # a failure before publishing is reported without importing t
     from publisher.publish import Report
     from publisher.upload import FileResult
 
-STATUS_ICONS = {"uploaded": "✅", "skipped": "⏭️", "dry-run": "🧪", "failed": "❌"}
+STATUS_ICONS = {"uploaded": "✅", "skipped": "⏭️", "dry-run": "🧪", "failed": "❌", "unknown": "❓"}
 
 
 def files_output(results: Iterable[FileResult]) -> list[dict[str, object]]:

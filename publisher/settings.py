@@ -46,7 +46,9 @@ DEFAULTS = {
     "attestations": "",  # empty: on wherever it can work (see `Settings.attestations`)
     "dry-run": "auto",
     "sigstore-trust-config": "",
+    "upload-concurrency": "4",
 }
+MAX_CONCURRENCY = 16  # more gains nothing on an index that spends a second per file
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class Settings:
     attestations: bool | None  # None: not set, so on with trusted publishing and quiet elsewhere
     dry_run: str  # one of DRY_RUN_CHOICES
     sigstore_trust_config: Path | None = None  # None: the public Sigstore instance
+    upload_concurrency: int = 4  # files in flight at once, after the first (and log entries)
     retry_delay: float = 2.0  # seconds before the first retry; doubles at each next one
     warnings: tuple[str, ...] = ()
 
@@ -123,6 +126,7 @@ def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Setti
         attestations=_boolean("attestations", raw["attestations"]) if raw["attestations"] else None,
         dry_run=dry_run,
         sigstore_trust_config=_trust_config(raw["sigstore-trust-config"]),
+        upload_concurrency=_concurrency(raw["upload-concurrency"]),
         retry_delay=_retry_delay(environ.get("PUBLISHER_RETRY_DELAY", "")),
         warnings=tuple(warnings),
     )
@@ -178,6 +182,16 @@ def _packages_dir(value: str) -> Path:
             "`python -m build`), or point `packages-dir` at the folder that holds them.",
         )
     return path
+
+
+def _concurrency(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_CONCURRENCY:
+        raise InputError(
+            "upload-concurrency",
+            value,
+            f"expected a whole number from 1 (one file at a time) to {MAX_CONCURRENCY}.",
+        )
+    return int(value)
 
 
 def _trust_config(value: str) -> Path | None:
@@ -263,5 +277,10 @@ def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
         help="print every file's SHA256, MD5 and BLAKE2-256",
     )
     add("--verbose", action="store_const", const="true", help="show the index's answers")
+    add(
+        "--upload-concurrency",
+        metavar="N",
+        help="files uploaded at once, after the first (default: 4)",
+    )
     parser.set_defaults(password=None, attestations=None, sigstore_trust_config=None)
     return parser.parse_args(list(argv))

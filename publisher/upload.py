@@ -4,13 +4,15 @@ twine's `Repository` posts the legacy upload form; we give it a `PackageFile` th
 digests we already computed (so the file is hashed once) and call it once per attempt, so that
 retries follow our policy. This loop owns what twine leaves out: skip-existing on any index
 (Warehouse answers 400 "File already exists", pypiserver 409), a retried upload that finds its
-own file already there, and a fresh upload token before the minted one expires.
+own file already there, a fresh upload token before the minted one expires, several files in
+flight at once (each thread with its own session), and a cancelled job's last seconds.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,14 +21,18 @@ import requests
 from twine.package import PackageFile, _safe_name
 from twine.repository import Repository
 
+from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.distributions import Distribution
 from publisher.errors import PublishError, UploadError
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
 from publisher.index import index_name
+from publisher.parallel import Outcome as ParallelOutcome
+from publisher.parallel import run_bounded
 from publisher.simple import RemoteFile, existing_files
 
 RENEW_MARGIN = 120.0  # seconds of validity an upload token must have left to start a file
+CANCEL_GRACE = 2.0  # seconds the uploads in flight get to finish after a cancellation
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Credentials:
 @dataclass(frozen=True)
 class FileResult:
     distribution: Distribution
-    status: str  # "uploaded", "skipped", "dry-run" or "failed"
+    status: str  # "uploaded", "skipped", "dry-run", "failed" or "unknown" (cut off)
     url: str = ""
     seconds: float = 0.0
     note: str = ""
@@ -83,42 +89,151 @@ def upload_distributions(
     renew: Callable[[], Credentials] | None,
     policy: RetryPolicy,
     console: Console,
+    concurrency: int = 1,
+    cancellation: Cancellation | None = None,
 ) -> Outcome:
-    """Upload each file in turn; stop at the first failure, and say which files made it."""
+    """Upload every file: the first alone (it creates the project and the release on the index,
+    which concurrent uploads would race to do), then the others with at most `concurrency` in
+    flight. After a failure or a cancellation nothing new starts; the results say, in the order
+    of the files, which made it."""
     logging.getLogger("twine").addHandler(logging.NullHandler())  # its warnings are ours to say
-    session = make_session(UPLOAD_TIMEOUT)
-    repository = Repository(repository_url, None, None, disable_progress_bar=True)
-    repository.session.close()
-    repository.session = session
-    results: list[FileResult] = []
-    used = False  # a token just minted is not renewed before its first upload
+    token = _SharedToken(credentials, renew, console)
+    repositories = _Repositories(repository_url)
+    log = _InOrder(console)
+
+    def upload(dist: Distribution) -> FileResult:
+        remote = known.get(dist.filename)
+        if skip_existing and remote is not None:
+            return _skipped(dist, remote, console)
+        repository = repositories.for_this_thread()
+        current = token.take()
+        repository.session.auth = (current.username, current.password)
+        return _upload_one(dist, repository, repository_url, skip_existing, policy, console)
+
     try:
-        for dist in distributions:
-            remote = known.get(dist.filename)
-            try:
-                if skip_existing and remote is not None:
-                    result = _skipped(dist, remote, console)
-                else:
-                    if renew and used and (credentials.expires or 0) - time.time() < RENEW_MARGIN:
-                        console.line("The upload token is about to expire: minting a fresh one.")
-                        credentials, used = renew(), False
-                    session.auth = (credentials.username, credentials.password)
-                    used = True
-                    result = _upload_one(
-                        dist, repository, repository_url, skip_existing, policy, console
-                    )
-            except PublishError as error:
-                results.append(FileResult(dist, "failed"))
-                results.extend(
-                    FileResult(d, "failed", note="not attempted after an earlier failure")
-                    for d in distributions[len(results) :]
-                )
-                return Outcome(tuple(results), _partial(error, results, distributions))
-            results.append(result)
-            console.line(describe(result), style="green" if result.status == "uploaded" else None)
+        outcomes = run_bounded(
+            upload,
+            distributions,
+            limit=concurrency,
+            first_alone=True,
+            stop=lambda: cancellation is not None and cancellation.requested,
+            grace=CANCEL_GRACE,
+            on_outcome=log.add,
+        )
     finally:
-        session.close()
-    return Outcome(tuple(results))
+        repositories.close()
+    cancelled = cancellation is not None and cancellation.requested
+    results = tuple(_result(d, o, cancelled) for d, o in zip(distributions, outcomes, strict=True))
+    errors: list[PublishError] = []
+    for outcome in outcomes:
+        if isinstance(outcome.error, PublishError):
+            errors.append(outcome.error)
+        elif outcome.error is not None:
+            raise outcome.error  # a bug, with its traceback
+    if cancelled and cancellation is not None:
+        name = cancellation.signal_name
+        return Outcome(
+            results,
+            _partial(
+                PublishError(
+                    f"The job was cancelled ({name}) during the upload: nothing new was started, "
+                    f"the uploads in flight had {CANCEL_GRACE:.0f} s to finish.",
+                    title=f"Cancelled ({name}) during the upload",
+                ),
+                results,
+            ),
+        )
+    if errors:
+        return Outcome(results, _partial(errors[0], results))
+    return Outcome(results)
+
+
+class _SharedToken:
+    """The credentials every upload uses. One upload at a time renews them, for all: the others
+    wait for the fresh token, or fail with the same error if the renewal failed (after its own
+    retries: nobody tries again). A token just minted is not renewed before its first upload."""
+
+    def __init__(
+        self, credentials: Credentials, renew: Callable[[], Credentials] | None, console: Console
+    ) -> None:
+        self._credentials = credentials
+        self._renew = renew
+        self._console = console
+        self._used = False
+        self._failed: PublishError | None = None
+        self._lock = threading.Lock()
+
+    def take(self) -> Credentials:
+        with self._lock:
+            if self._failed is not None:
+                raise self._failed
+            expires = self._credentials.expires or 0
+            if self._renew and self._used and expires - time.time() < RENEW_MARGIN:
+                self._console.line("The upload token is about to expire: minting a fresh one.")
+                try:
+                    self._credentials, self._used = self._renew(), False
+                except PublishError as e:
+                    self._failed = e
+                    raise
+            self._used = True
+            return self._credentials
+
+
+class _Repositories:
+    """One twine `Repository` a thread: each with its own session (and its own credentials)."""
+
+    def __init__(self, repository_url: str) -> None:
+        self._url = repository_url
+        self._local = threading.local()
+        self._made: list[Repository] = []
+        self._lock = threading.Lock()
+
+    def for_this_thread(self) -> Repository:
+        repository: Repository | None = getattr(self._local, "repository", None)
+        if repository is None:
+            repository = Repository(self._url, None, None, disable_progress_bar=True)
+            repository.session.close()
+            repository.session = make_session(UPLOAD_TIMEOUT)
+            self._local.repository = repository
+            with self._lock:
+                self._made.append(repository)
+        return repository
+
+    def close(self) -> None:
+        with self._lock:
+            for repository in self._made:
+                repository.session.close()
+
+
+class _InOrder:
+    """A line a file, in the order of the files, whatever order they finish in."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._ended: dict[int, ParallelOutcome[FileResult]] = {}
+        self._next = 0
+
+    def add(self, index: int, outcome: ParallelOutcome[FileResult]) -> None:
+        self._ended[index] = outcome
+        while self._next in self._ended:
+            result = self._ended.pop(self._next).value
+            self._next += 1
+            if result is not None:
+                style = "green" if result.status == "uploaded" else None
+                self._console.line(describe(result), style=style)
+
+
+def _result(
+    dist: Distribution, outcome: ParallelOutcome[FileResult], cancelled: bool
+) -> FileResult:
+    if outcome.value is not None:
+        return outcome.value
+    if not outcome.started:
+        why = "the job was cancelled" if cancelled else "an earlier failure"
+        return FileResult(dist, "failed", note=f"not attempted after {why}")
+    if not outcome.finished:
+        return FileResult(dist, "unknown", note="cut off by the cancellation: check the index")
+    return FileResult(dist, "failed")
 
 
 def _upload_one(
@@ -238,16 +353,19 @@ def _skipped(dist: Distribution, remote: RemoteFile, console: Console) -> FileRe
     return FileResult(dist, "skipped", url=remote.url, note=note)
 
 
-def _partial(
-    error: PublishError, results: list[FileResult], distributions: tuple[Distribution, ...]
-) -> PublishError:
+def _partial(error: PublishError, results: tuple[FileResult, ...]) -> PublishError:
+    """`error`, with the list of what made it and what did not (unless there was one file)."""
     uploaded = tuple(
         r.distribution.filename for r in results if r.status in ("uploaded", "skipped")
     )
-    if not uploaded and len(distributions) == 1:
+    unknown = tuple(r.distribution.filename for r in results if r.status == "unknown")
+    if not uploaded and not unknown and len(results) == 1:
         return error
-    done = {r.distribution.filename for r in results if r.status in ("uploaded", "skipped")}
-    not_uploaded = tuple(d.filename for d in distributions if d.filename not in done)
+    not_uploaded = tuple(r.distribution.filename for r in results if r.status == "failed")
     return UploadError(
-        error.markdown, title=error.title, uploaded=uploaded, not_uploaded=not_uploaded
+        error.markdown,
+        title=error.title,
+        uploaded=uploaded,
+        not_uploaded=not_uploaded,
+        unknown=unknown,
     )

@@ -77,6 +77,9 @@ class Worker:
 
 
 def _serve(prepare: Callable[[], object], calls_fd: int, answers_fd: int) -> None:
+    from publisher.cancel import restore_default_handlers
+
+    restore_default_handlers()  # a stop signal is the parent's to handle (it ends this one)
     status = 0
     try:
         prepared = _outcome(prepare)

@@ -124,3 +124,15 @@ def test_packages_dir_that_is_a_file_is_refused(dist: Path) -> None:
     (dist / "f").write_text("")
     with pytest.raises(InputError, match="is not a directory"):
         load_settings({"INPUT_PACKAGES-DIR": "dist/f"})
+
+
+@pytest.mark.parametrize("value", ["0", "17", "four", "-1", "2.5"])
+def test_upload_concurrency_is_a_small_whole_number(dist: Path, value: str) -> None:
+    with pytest.raises(InputError, match="Input `upload-concurrency` got"):
+        load_settings({"INPUT_UPLOAD-CONCURRENCY": value})
+
+
+def test_upload_concurrency_defaults_to_four_and_takes_one(dist: Path) -> None:
+    assert load_settings({}).upload_concurrency == 4
+    assert load_settings({"INPUT_UPLOAD-CONCURRENCY": "1"}).upload_concurrency == 1
+    assert load_settings({}, ["--upload-concurrency", "8"]).upload_concurrency == 8
