@@ -49,25 +49,8 @@ def build_dists(
         metadata += f"Description-Content-Type: {content_type}\n"
     metadata += f"\n{description}" if description else ""
 
-    dist_info = f"{module}-{version}.dist-info"
-    members = {
-        f"{module}/__init__.py": code.encode(),
-        f"{dist_info}/METADATA": metadata.encode(),
-        f"{dist_info}/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        ),
-    }
-    record = []
-    for member, data in members.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{member},sha256={digest},{len(data)}")
-    record.append(f"{dist_info}/RECORD,,")
-    members[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
     wheel = directory / f"{module}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as zf:
-        for member, data in members.items():
-            zf.writestr(member, data)
-
+    write_wheel(wheel, module, version, metadata, code.encode())
     sdist = directory / f"{module}-{version}.tar.gz"
     root = f"{module}-{version}"
     pyproject = f'[project]\nname = "{name}"\nversion = "{version}"\n'
@@ -82,6 +65,65 @@ def build_dists(
             info.mtime = 1_700_000_000
             tf.addfile(info, io.BytesIO(data))
     return [sdist, wheel]
+
+
+def write_wheel(
+    path: Path, module: str, version: str, metadata: str, code: bytes, data: bytes = b""
+) -> None:
+    """A wheel as a build backend writes it: the module, its dist-info, a RECORD of hashes; the
+    tag from the file name. `data`, if any, goes in a file of its own, stored as is."""
+    tag = "-".join(path.name.removesuffix(".whl").split("-")[-3:])
+    dist_info = f"{module}-{version}.dist-info"
+    members = {
+        f"{module}/__init__.py": code,
+        f"{dist_info}/METADATA": metadata.encode(),
+        f"{dist_info}/WHEEL": (
+            f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode()
+        ),
+    }
+    if data:
+        members[f"{module}/data.bin"] = data
+    record = []
+    for member, content in members.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+        record.append(f"{member},sha256={digest},{len(content)}")
+    record.append(f"{dist_info}/RECORD,,")
+    members[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, content in members.items():
+            compress = zipfile.ZIP_STORED if member.endswith("data.bin") else zipfile.ZIP_DEFLATED
+            zf.writestr(member, content, compress_type=compress)
+
+
+# What cibuildwheel makes for one release: a wheel per Python and platform.
+PYTHONS = ("cp39", "cp310", "cp311", "cp312", "cp313", "cp314")
+PLATFORMS = (
+    "manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "manylinux_2_17_aarch64.manylinux2014_aarch64",
+    "musllinux_1_2_x86_64",
+    "musllinux_1_2_aarch64",
+    "macosx_10_13_x86_64",
+    "macosx_11_0_arm64",
+    "win_amd64",
+    "win32",
+)
+
+
+def build_release(directory: Path, wheels: int, *, payload: int = 0) -> list[Path]:
+    """An sdist and `wheels` platform wheels of example-pkg 1.0.0, in the order they are
+    published (sorted by name); each wheel holds `payload` random bytes besides the code."""
+    sdist = next(p for p in build_dists(directory) if p.name.endswith(".tar.gz"))
+    (directory / "example_pkg-1.0.0-py3-none-any.whl").unlink()
+    metadata = (
+        "Metadata-Version: 2.1\nName: example-pkg\nVersion: 1.0.0\nSummary: An example\n"
+        f"Description-Content-Type: text/markdown\n\n{README}"
+    )
+    tags = [(py, platform) for py in PYTHONS for platform in PLATFORMS][:wheels]
+    assert len(tags) == wheels, f"at most {len(PYTHONS) * len(PLATFORMS)} wheels"
+    for py, platform in tags:
+        path = directory / f"example_pkg-1.0.0-{py}-{py}-{platform}.whl"
+        write_wheel(path, "example_pkg", "1.0.0", metadata, b"VALUE = 42\n", os.urandom(payload))
+    return sorted([sdist, *directory.glob("*.whl")])
 
 
 def rebuild_with_other_content(dists: list[Path]) -> list[Path]:

@@ -288,6 +288,7 @@ class Warehouse(StandIn):
         self.audience_status = 200  # 403: disabled, 404: no trusted publishing
         self.publishers = [Publisher()]
         self.token_lifetime = 900.0
+        self.whole_second_expiry = True  # as Warehouse says it; False for tests that need better
         self.burn_status = 202
         self.passwords: dict[str, str] = {}  # user -> password, for the password path
         self.used_jti: set[str] = set()
@@ -301,6 +302,10 @@ class Warehouse(StandIn):
         self.identical_reupload_status = 200  # what Warehouse answers to the same file again
         self.too_large: set[str] = set()  # projects whose uploads exceed their size limit
         self.trusted_root: str | None = None  # the Sigstore trust root attestations verify with
+        self.upload_delay = 0.0  # seconds of work per upload, as a real index spends
+        self.upload_delays: list[float] = []  # for the next uploads, before `upload_delay`
+        self.upload_times: list[tuple[str, float, float]] = []  # (filename, arrived, answered)
+        self.in_flight = 0
         self._jwks = jwt.PyJWKClient(f"{runtime.url}/.well-known/jwks")
 
     @property
@@ -325,7 +330,7 @@ class Warehouse(StandIn):
         if route == "/_/oidc/burn-token" and method == "POST":
             return self._burn(body)
         if route == "/legacy/" and method == "POST":
-            return self._upload(headers, body)
+            return self._timed_upload(headers, body)
         if route.startswith("/simple/") and method == "GET":
             return self._simple(route, headers)
         if route.startswith("/files/") and method == "GET":
@@ -408,7 +413,8 @@ class Warehouse(StandIn):
         )
         with self.lock:
             self.minted.append(minted)
-        return _json(200, {"success": True, "token": minted.token, "expires": int(minted.expires)})
+        expires = int(minted.expires) if self.whole_second_expiry else minted.expires
+        return _json(200, {"success": True, "token": minted.token, "expires": expires})
 
     def _match(self, claims: dict[str, Any]) -> Publisher | None:
         owner, _, name = claims["repository"].partition("/")
@@ -483,6 +489,35 @@ class Warehouse(StandIn):
         except AttestationRejected as e:
             return e.message
         return ""
+
+    def _timed_upload(self, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
+        """An upload that takes `upload_delay` seconds, with its arrival and answer recorded
+        (the body has been read by then: the clock starts when the whole request is in)."""
+        arrived = time.monotonic()
+        with self.lock:
+            self.in_flight += 1
+            delay = self.upload_delays.pop(0) if self.upload_delays else self.upload_delay
+        try:
+            time.sleep(delay)
+            return self._upload(headers, body)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                filename = re.search(rb'filename="([^"]*)"', body)
+                name = filename.group(1).decode() if filename else "?"
+                self.upload_times.append((name, arrived, time.monotonic()))
+
+    def max_in_flight(self) -> int:
+        """The most uploads the index was working on at one moment."""
+        events = sorted(
+            [(arrived, 1) for _, arrived, _ in self.upload_times]
+            + [(answered, -1) for _, _, answered in self.upload_times]
+        )
+        most = current = 0
+        for _, step in events:
+            current += step
+            most = max(most, current)
+        return most
 
     def _upload(self, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
         form, files = parse_multipart(headers.get("content-type", ""), body)

@@ -12,10 +12,19 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT, Run, Runner, assert_masked_first, assert_no_secrets, parse_outputs
+from tests.conftest import (
+    ROOT,
+    Run,
+    Runner,
+    assert_masked_first,
+    assert_no_secrets,
+    build_release,
+    parse_outputs,
+)
 from tests.servers import OidcRuntime, Warehouse
 from tests.sigstore_standin import Sigstore
 
@@ -74,17 +83,19 @@ def image() -> str:
     return IMAGE
 
 
-def run_container(image: str, runner: Runner, inputs: dict[str, str], **kwargs: object) -> Run:
+def container_command(
+    image: str, runner: Runner, inputs: dict[str, str], *, name: str = "", **kwargs: Any
+) -> list[str]:
     """`docker run` as the runner does it: workspace, file commands and event mounted."""
     tmp = runner.tmp_path
     commands = tmp / "file_commands"
     workflow = tmp / "workflow"
     commands.mkdir(exist_ok=True)
     workflow.mkdir(exist_ok=True)
-    env = runner.environment(inputs, **kwargs)  # type: ignore[arg-type]
+    env = runner.environment(inputs, **kwargs)
     shutil.copy(env["GITHUB_EVENT_PATH"], workflow / "event.json")
-    for name in ("set_output", "step_summary"):
-        (commands / name).write_text("")
+    for file in ("set_output", "step_summary"):
+        (commands / file).write_text("")
     env.update(
         {
             "GITHUB_WORKSPACE": "/github/workspace",
@@ -113,11 +124,15 @@ def run_container(image: str, runner: Runner, inputs: dict[str, str], **kwargs: 
         "-v",
         f"{workflow}:/github/workflow",
     ]
-    for name, value in passed.items():
-        command += ["-e", f"{name}={value}"]
-    completed = subprocess.run(
-        [*command, image], capture_output=True, text=True, timeout=300, check=False
-    )
+    if name:
+        command += ["--name", name]
+    for variable, value in passed.items():
+        command += ["-e", f"{variable}={value}"]
+    return [*command, image]
+
+
+def container_run(runner: Runner, completed: subprocess.CompletedProcess[str]) -> Run:
+    commands = runner.tmp_path / "file_commands"
     return Run(
         completed.returncode,
         completed.stdout,
@@ -125,6 +140,12 @@ def run_container(image: str, runner: Runner, inputs: dict[str, str], **kwargs: 
         parse_outputs((commands / "set_output").read_text()),
         (commands / "step_summary").read_text(),
     )
+
+
+def run_container(image: str, runner: Runner, inputs: dict[str, str], **kwargs: Any) -> Run:
+    command = container_command(image, runner, inputs, **kwargs)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    return container_run(runner, completed)
 
 
 def test_image_publishes_with_trusted_publishing_and_attestations(
@@ -167,3 +188,41 @@ def test_image_refuses_bad_input_by_name(
     assert run.returncode == 1
     assert "::error title=Invalid input `skip-existing`::" in run.stdout
     assert warehouse.requests == []
+
+
+def test_a_stopped_container_burns_the_token_and_says_what_made_it(
+    image: str, runner: Runner, runtime: OidcRuntime, warehouse: Warehouse
+) -> None:
+    """`docker stop` as the runner does it when a job is cancelled: SIGTERM to the action's
+    process, SIGKILL 10 s later. It must be done well before."""
+    release = build_release(runner.workspace / "dist", 19)
+    name = f"publisher-stop-{os.getpid()}"
+    inputs = {"repository-url": warehouse.upload_url, "attestations": "false"}
+    warehouse.upload_delays = [0.0]  # the first file lands; the next ones would take long
+    warehouse.upload_delay = 30.0
+    process = subprocess.Popen(
+        container_command(image, runner, inputs, name=name),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while warehouse.in_flight < 4:
+        assert time.monotonic() < deadline, "the uploads never started"
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+
+    stopped = time.monotonic()
+    subprocess.run(["podman", "stop", "--time", "10", name], capture_output=True, check=True)
+    took = time.monotonic() - stopped
+    stdout, stderr = process.communicate(timeout=60)
+    run = container_run(runner, subprocess.CompletedProcess([], process.returncode, stdout, stderr))
+
+    assert took < 5.0, f"took {took:.1f} s to stop"
+    assert run.returncode not in (0, 137), run.log  # not the SIGKILL 10 s later
+    statuses = [f["status"] for f in run.files()]
+    assert statuses == ["uploaded"] + ["unknown"] * 4 + ["failed"] * (len(release) - 5)
+    assert "Cancelled (SIGTERM) during the upload" in run.summary
+    assert "**Unknown, check the index**" in run.summary
+    assert all(m.burned for m in warehouse.minted)
+    assert_no_secrets(run, *runtime.issued, *warehouse.minted_tokens)
