@@ -8,8 +8,10 @@ the same files, alternating, several times; the medians and ratios are printed a
 2. the same, attested (PEP 740, against the stand-in Sigstore): our full run vs the anchor
    action's way, a process that signs (`bench/anchor_attest.py`) then `twine upload
    --attestations`, each run on an index and a packages directory that have neither file;
-3. one 200 MB wheel: wall time and peak RSS of each;
-4. start-up: process start to the first request the index receives, and `--help` and a bad
+3. a 40-file release (an sdist and 39 wheels of 1 MB, as cibuildwheel makes them) to an index
+   that spends 300 ms on each upload: ours four at a time after the first, the others in turn;
+4. one 200 MB wheel, then five (the first alone, then four at once): wall time and peak RSS;
+5. start-up: process start to the first request the index receives, and `--help` and a bad
    input for ours.
 
 Nothing here asserts a time: the numbers are for BENCHMARKS.md.
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import ROOT, TRUST_CONFIG, Runner, build_dists
+from tests.conftest import ROOT, TRUST_CONFIG, Runner, build_dists, build_release
 from tests.servers import Minted, OidcRuntime, Warehouse
 from tests.sigstore_standin import Sigstore
 
@@ -116,10 +118,10 @@ def ready_token(warehouse: Warehouse) -> str:
     return token
 
 
-def big_wheel(directory: Path, megabytes: int) -> Path:
+def big_wheel(directory: Path, megabytes: int, tag: str = "py3-none-any") -> Path:
     """A valid wheel holding `megabytes` of incompressible data, stored like real wheels' data."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "big_pkg-1.0.0-py3-none-any.whl"
+    path = directory / f"big_pkg-1.0.0-{tag}.whl"
     metadata = (
         "Metadata-Version: 2.1\nName: big-pkg\nVersion: 1.0.0\n"
         "Description-Content-Type: text/markdown\n\n# big-pkg\n"
@@ -128,7 +130,7 @@ def big_wheel(directory: Path, megabytes: int) -> Path:
         zf.writestr("big_pkg-1.0.0.dist-info/METADATA", metadata)
         zf.writestr(
             "big_pkg-1.0.0.dist-info/WHEEL",
-            "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+            f"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: {tag}\n",
         )
         zf.writestr("big_pkg-1.0.0.dist-info/RECORD", "")
         with zf.open("big_pkg/data.bin", "w", force_zip64=True) as f:
@@ -318,6 +320,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="runs of each tool (small dists)")
     parser.add_argument("--big-rounds", type=int, default=3, help="runs of each tool (big wheel)")
     parser.add_argument("--megabytes", type=int, default=200, help="size of the big wheel")
+    parser.add_argument("--many-rounds", type=int, default=3, help="runs of each tool (40 files)")
+    parser.add_argument(
+        "--index-delay", type=float, default=0.3, help="index work per file, 40-file release"
+    )
     args = parser.parse_args()
 
     print(
@@ -346,9 +352,28 @@ def main() -> None:
             args.rounds,
             before=fresh(warehouse, attested[0].parent),
         )
+        many = build_release(runner.workspace / "many", 39, payload=1_000_000)
+        warehouse.files.clear()  # its sdist has the name of the small one, other bytes
+        warehouse.upload_delay = args.index_delay
+        compare(
+            f"A 40-file release (1 MB wheels), {args.index_delay * 1000:.0f} ms of index work "
+            "per file",
+            tools(runner, warehouse, many[0].parent, token),
+            args.many_rounds,
+        )
+        warehouse.upload_delay = 0.0
+        shutil.rmtree(many[0].parent)
         big = big_wheel(runner.workspace / "big", args.megabytes)
         compare(
             f"One {args.megabytes} MB wheel",
+            tools(runner, warehouse, big.parent, token),
+            args.big_rounds,
+        )
+        for tag in ("cp311-cp311-win_amd64", "cp312-cp312-win_amd64", "cp313-cp313-win_amd64"):
+            big_wheel(big.parent, args.megabytes, tag)
+        big_wheel(big.parent, args.megabytes, "cp310-cp310-win_amd64")  # uploaded first
+        compare(
+            f"Five {args.megabytes} MB wheels: the first alone, then four at once",
             tools(runner, warehouse, big.parent, token),
             args.big_rounds,
         )
