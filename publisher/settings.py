@@ -47,6 +47,10 @@ DEFAULTS = {
     "dry-run": "auto",
     "sigstore-trust-config": "",
     "upload-concurrency": "4",
+    "index-url": "",
+    "await-release": "true",
+    "await-timeout": "300",
+    "ca-certificates": "",
 }
 MAX_CONCURRENCY = 16  # more gains nothing on an index that spends a second per file
 
@@ -65,6 +69,10 @@ class Settings:
     dry_run: str  # one of DRY_RUN_CHOICES
     sigstore_trust_config: Path | None = None  # None: the public Sigstore instance
     upload_concurrency: int = 4  # files in flight at once, after the first (and log entries)
+    index_url: str = ""  # the index's simple root, as pip's --index-url; empty: derived
+    await_release: bool = True  # after uploading, wait until the index serves every file
+    await_timeout: float = 300.0  # seconds
+    ca_certificates: tuple[Path, ...] = ()  # PEM files added to the default roots
     retry_delay: float = 2.0  # seconds before the first retry; doubles at each next one
     warnings: tuple[str, ...] = ()
 
@@ -127,6 +135,10 @@ def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Setti
         dry_run=dry_run,
         sigstore_trust_config=_trust_config(raw["sigstore-trust-config"]),
         upload_concurrency=_concurrency(raw["upload-concurrency"]),
+        index_url=_index_url(raw["index-url"]),
+        await_release=_boolean("await-release", raw["await-release"]),
+        await_timeout=_seconds("await-timeout", raw["await-timeout"]),
+        ca_certificates=_ca_certificates(raw["ca-certificates"], environ),
         retry_delay=_retry_delay(environ.get("PUBLISHER_RETRY_DELAY", "")),
         warnings=tuple(warnings),
     )
@@ -182,6 +194,36 @@ def _packages_dir(value: str) -> Path:
             "`python -m build`), or point `packages-dir` at the folder that holds them.",
         )
     return path
+
+
+def _index_url(value: str) -> str:
+    """Checked as `repository-url` is; read with the upload credentials, so https off loopback."""
+    if not value:
+        return ""
+    try:
+        url = _repository_url(value)
+    except InputError as e:
+        raise InputError("index-url", value, e.markdown.split(": ", 1)[1]) from e
+    return url if url.endswith("/") else url + "/"
+
+
+def _seconds(name: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:
+        raise InputError(name, value, "expected a number of seconds from 0 to 3600.")
+    return seconds
+
+
+def _ca_certificates(value: str, environ: Mapping[str, str]) -> tuple[Path, ...]:
+    """PEM files, one a line (or separated by spaces); see `publisher.network`."""
+    if not value:
+        return ()
+    from publisher.network import certificate_paths
+
+    return certificate_paths(value, environ)
 
 
 def _concurrency(value: str) -> int:
@@ -282,5 +324,15 @@ def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
         metavar="N",
         help="files uploaded at once, after the first (default: 4)",
     )
+    add("--index-url", metavar="URL", help="the index's simple root (default: derived)")
+    add(
+        "--no-await-release",
+        dest="await_release",
+        action="store_const",
+        const="false",
+        help="do not wait until the index serves the files",
+    )
+    add("--await-timeout", metavar="SECONDS", help="how long to wait for them (default: 300)")
+    add("--ca-certificates", metavar="PEM", help="a CA to trust besides the default roots")
     parser.set_defaults(password=None, attestations=None, sigstore_trust_config=None)
     return parser.parse_args(list(argv))
