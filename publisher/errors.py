@@ -67,6 +67,7 @@ class RedirectRefused(IndexRefused):
     title = "Redirect refused"
 
     def __init__(self, url: str, location: str) -> None:
+        self.location = location
         super().__init__(
             f"`{url}` answered with a redirect to `{location}`. Redirects are refused because "
             "credentials must only ever go to the URL you configured. If the index really moved, "

@@ -1,13 +1,14 @@
 """What we know of an index from its upload URL alone: its name, web pages and simple API.
 
-PyPI and TestPyPI are known by their upload hosts. For any other index the simple API is taken
-to be next to the upload URL (`.../legacy/` -> `.../simple/`, pypiserver's `/` -> `/simple/`).
-No network here: this module is imported on every path, the fastest included.
+PyPI and TestPyPI are known by their upload hosts; the simple API of other indexes by their
+family's URL shape, where it has one (`simple_roots`). No network here: this module is imported
+on every path, the fastest included.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 # upload host -> (name, web host)
@@ -43,14 +44,63 @@ def publishing_settings_url(repository_url: str, name: str) -> str:
     return f"{web}/manage/project/{normalize(name)}/settings/publishing/" if web else ""
 
 
-def simple_url(repository_url: str) -> str:
+@dataclass(frozen=True)
+class SimpleRoots:
+    """Where an index may list a project's files: simple roots (ending in `/`), in the order to
+    try them. `sure`: the family is known from the URL, so the first is the one."""
+
+    urls: tuple[str, ...]
+    sure: bool
+    family: str  # for the log: "PyPI", "devpi", "Artifactory", ... or "unknown"
+
+
+def simple_roots(repository_url: str) -> SimpleRoots:
+    """The simple root of the index `repository_url` uploads to, per index family (the table in
+    the README). No single rule maps an upload URL to its simple API: where the URL does not say
+    which family the index is, the candidates are probed (`publisher.simple`)."""
+    parts = urlsplit(repository_url)
+    host = parts.hostname or ""
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    base = f"{parts.scheme}://{parts.netloc}"
     web = web_url(repository_url)
     if web:
-        return f"{web}/simple/"
-    base = repository_url if repository_url.endswith("/") else repository_url + "/"
-    if base.endswith("/legacy/"):
-        return base[: -len("legacy/")] + "simple/"
-    return base + "simple/"
+        return SimpleRoots((f"{web}/simple/",), True, index_name(repository_url))
+    for family, pattern, simple in _FAMILIES:
+        if pattern.search(host + path):
+            root = pattern.sub(simple, host + path, count=1)
+            scheme = parts.scheme if "://" not in root else ""
+            url = f"{scheme}://{root}" if scheme else root
+            return SimpleRoots((url,), True, family)
+    if path.endswith("/simple/"):
+        return SimpleRoots((base + path,), True, "an index whose upload URL is its simple root")
+    if path.endswith("/legacy/"):  # Warehouse's upload API, wherever it is deployed
+        return SimpleRoots((base + path.removesuffix("legacy/") + "simple/",), True, "Warehouse")
+    return SimpleRoots((f"{base}{path}+simple/", f"{base}{path}simple/"), False, "unknown")
+
+
+# (family, pattern over "host/path/", replacement giving the simple root)
+_FAMILIES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (family, re.compile(pattern), simple)
+    for family, pattern, simple in (
+        ("Artifactory", r"^(.*/api/pypi/[^/]+/).*$", r"\1simple/"),
+        ("GitLab", r"^(.*/api/v4/(?:projects|groups)/[^/]+/packages/pypi/).*$", r"\1simple/"),
+        ("Gitea or Forgejo", r"^(.*/api/packages/[^/]+/pypi/).*$", r"\1simple/"),
+        ("Azure Artifacts", r"^(.*/_packaging/[^/]+/pypi/)upload/.*$", r"\1simple/"),
+        (
+            "AWS CodeArtifact",
+            r"^([^/]+\.codeartifact\.[^/]+\.amazonaws\.com/pypi/[^/]+/).*$",
+            r"\1simple/",
+        ),
+        ("Google Artifact Registry", r"^([^/]+-python\.pkg\.dev/[^/]+/[^/]+/).*$", r"\1simple/"),
+        ("Nexus", r"^(.*/repository/[^/]+/).*$", r"\1simple/"),
+        (
+            "Cloudsmith",
+            r"^python\.cloudsmith\.io/([^/]+)/([^/]+)/.*$",
+            r"https://dl.cloudsmith.io/basic/\1/\2/python/simple/",
+        ),
+        ("Gemfury", r"^push\.fury\.io/([^/]+)/.*$", r"https://pypi.fury.io/\1/"),
+    )
+)
 
 
 def normalize(name: str) -> str:

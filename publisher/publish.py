@@ -8,6 +8,7 @@ token is revoked at the end, whatever happened in between.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import requests
@@ -22,6 +23,7 @@ from publisher.attestations import (
     with_attestations,
     without_attestations,
 )
+from publisher.await_release import await_release
 from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.context import DryRun, RunContext, decide_dry_run
@@ -32,7 +34,8 @@ from publisher.distributions import (
     check_pypi_rules,
     find_distributions,
 )
-from publisher.errors import PublishError, TrustedPublishingError, UploadError
+from publisher.errors import PublishError, TrustedPublishingError
+from publisher.existing import compare_with_index, conflict_error, other_build
 from publisher.http import RetryPolicy, make_session
 from publisher.index import index_name, release_url, web_url
 from publisher.oidc import (
@@ -43,9 +46,10 @@ from publisher.oidc import (
     fetch_oidc_token,
     mint_upload_token,
 )
+from publisher.results import FileResult
 from publisher.settings import Settings
-from publisher.simple import RemoteFile, existing_files
-from publisher.upload import Credentials, FileResult, upload_distributions
+from publisher.simple import Index, Listing, read_index
+from publisher.upload import Credentials, describe, upload_distributions
 from publisher.worker import Worker
 
 
@@ -59,6 +63,8 @@ class Report:
     error: PublishError | None = None
     attestations: tuple[Attested, ...] = ()  # in the order of the distributions
     attestation_note: str = ""  # why there are none, or what a dry run would sign
+    index_note: str = ""  # why what the index holds could not be checked
+    verified: bool | None = None  # every uploaded file served with our sha256; None: not checked
 
 
 def publish(
@@ -108,15 +114,27 @@ def _publish(
     first = dists[0]
     release = release_url(settings.repository_url, first.name, first.version)
     policy = RetryPolicy(delay=settings.retry_delay)
+    index = Index(
+        settings.repository_url,
+        settings.index_url,
+        (settings.user, settings.password) if settings.password else None,
+    )
     with make_session() as session:
         exchange = Exchange(session, settings.repository_url, policy, console.line, console.mask)
-        known: dict[str, RemoteFile] = {}
-        if dry_run.enabled or settings.skip_existing:
-            known = _existing(session, settings, dists, policy, console)
+        listing = _read(session, index, dists, policy, console)
+        comparison = compare_with_index(
+            dists, listing, skip_existing=settings.skip_existing, console=console
+        )
         if dry_run.enabled:
-            report = _dry_run(settings, context, dry_run, dists, known, exchange, release, console)
+            report = _dry_run(
+                settings, context, dry_run, dists, listing, exchange, release, console
+            )
             note = _preview_attestations(plan, context, exchange, dists, console)
-            return replace(report, attestation_note=note)
+            return replace(report, attestation_note=note, index_note=listing.problem)
+        if comparison.conflicts:
+            raise conflict_error(comparison.conflicts)
+        for result in comparison.settled.values():
+            console.line(describe(result))
 
         minted: list[UploadToken] = []
         attested: tuple[Attested, ...] = ()
@@ -125,13 +143,14 @@ def _publish(
             credentials = _credentials(settings, exchange, dists, minted, console)
             if plan.sign:
                 dists, attested, note = _attest(settings, plan, exchange, dists, console, worker)
+            to_upload = tuple(d for d in dists if d.filename not in comparison.settled)
             with cancellation.deferred():
                 outcome = upload_distributions(
-                    dists,
+                    to_upload,
                     credentials,
-                    repository_url=settings.repository_url,
+                    index=index,
+                    root=listing.root,
                     skip_existing=settings.skip_existing,
-                    known=known,
                     policy=policy,
                     console=console,
                     renew=(lambda: _mint(exchange, dists, minted, console)) if minted else None,
@@ -144,15 +163,57 @@ def _publish(
                 # the end. Quickly when the job is being stopped: the runner kills us soon.
                 for token in minted:
                     _revoke(exchange, token, console, quick=cancellation.requested)
+        results = _in_order(dists, comparison.settled, outcome.results)
+        error, verified = outcome.error, None
+        if settings.await_release and error is None and not cancellation.requested:
+            served = await_release(
+                session,
+                index,
+                listing.root,
+                results,
+                timeout=settings.await_timeout,
+                policy=policy,
+                console=console,
+            )
+            results, verified, error = served.results, served.verified, served.error
     return Report(
         settings.repository_url,
         dry_run,
-        outcome.results,
+        results,
         release,
-        error=outcome.error,
+        error=error,
         attestations=attested,
         attestation_note=note,
+        index_note=listing.problem,
+        verified=verified,
     )
+
+
+def _in_order(
+    dists: tuple[Distribution, ...],
+    settled: Mapping[str, FileResult],
+    uploaded: tuple[FileResult, ...],
+) -> tuple[FileResult, ...]:
+    """The results of all files in their order: those settled before the upload among them."""
+    by_name = {r.distribution.filename: r for r in uploaded} | dict(settled)
+    return tuple(by_name[d.filename] for d in dists)
+
+
+def _read(
+    session: requests.Session,
+    index: Index,
+    dists: tuple[Distribution, ...],
+    policy: RetryPolicy,
+    console: Console,
+) -> Listing:
+    listing = read_index(session, index, {d.name for d in dists}, policy=policy, log=console.line)
+    if not listing.readable:
+        console.warning(
+            f"Could not check what the index holds ({listing.problem}). Every file is sent; "
+            "the index says which it has already.",
+            title="Index not readable",
+        )
+    return listing
 
 
 def _unattested(
@@ -263,22 +324,6 @@ def _list(dists: tuple[Distribution, ...], settings: Settings, console: Console)
                 console.line(f"  BLAKE2-256:  {dist.digests.blake2_256}")
 
 
-def _existing(
-    session: requests.Session,
-    settings: Settings,
-    dists: tuple[Distribution, ...],
-    policy: RetryPolicy,
-    console: Console,
-) -> dict[str, RemoteFile]:
-    files = existing_files(
-        session, settings.repository_url, {d.name for d in dists}, policy=policy, log=console.line
-    )
-    if files is None:
-        console.line("Could not read the index's simple API: existing files are found on upload.")
-        return {}
-    return files
-
-
 def _credentials(
     settings: Settings,
     exchange: Exchange,
@@ -333,7 +378,7 @@ def _dry_run(
     context: RunContext,
     dry_run: DryRun,
     dists: tuple[Distribution, ...],
-    known: dict[str, RemoteFile],
+    listing: Listing,
     exchange: Exchange,
     release: str,
     console: Console,
@@ -342,23 +387,17 @@ def _dry_run(
     results = []
     conflicts = []
     for dist in dists:
-        remote = known.get(dist.filename)
+        remote = listing.files.get(dist.filename)
         note = ""
         if remote is not None:
-            same = remote.sha256 == dist.digests.sha256
+            same = not remote.sha256 or remote.sha256 == dist.digests.sha256
             note = "identical file already on the index" if same else "other content on the index"
             if not same and not settings.skip_existing:
-                conflicts.append(dist.filename)
+                conflicts.append(other_build(dist, remote))
+        verb = "would skip" if remote is not None else "would upload"
         results.append(FileResult(dist, "dry-run", url=remote.url if remote else "", note=note))
-        console.line(f"would upload {dist.filename}" + (f" ({note})" if note else ""))
-    error = None
-    if conflicts:
-        error = UploadError(
-            "A real run would fail: the index already has "
-            + ", ".join(f"`{name}`" for name in conflicts)
-            + " with other content. Give the release a new version number and rebuild, or set "
-            "`skip-existing: true` to publish the rest.",
-        )
+        console.line(f"{verb} {dist.filename}" + (f" ({note})" if note else ""))
+    error = conflict_error(conflicts, dry_run=True) if conflicts else None
     return Report(settings.repository_url, dry_run, tuple(results), release, exchange_result, error)
 
 

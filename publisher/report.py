@@ -23,9 +23,16 @@ from publisher.index import index_name
 if TYPE_CHECKING:  # a failure before publishing is reported without importing twine or requests
     from publisher.attestations import Attested
     from publisher.publish import Report
-    from publisher.upload import FileResult
+    from publisher.results import FileResult
 
-STATUS_ICONS = {"uploaded": "✅", "skipped": "⏭️", "dry-run": "🧪", "failed": "❌", "unknown": "❓"}
+STATUS_ICONS = {
+    "uploaded": "✅",
+    "already-there": "☑️",
+    "skipped": "⏭️",
+    "dry-run": "🧪",
+    "failed": "❌",
+    "unknown": "❓",
+}
 
 
 def files_output(results: Iterable[FileResult]) -> list[dict[str, object]]:
@@ -51,6 +58,7 @@ def write_report(report: Report, context: RunContext, console: Console) -> None:
         "files": json.dumps(files_output(report.results)),
         "release-url": report.release_url if _published(report) else "",
         "dry-run": "true" if report.dry_run.enabled else "false",
+        "verified": "" if report.verified is None else str(report.verified).lower(),
         "attestations": "\n".join(
             str(path) for r in report.results for path in r.distribution.attestation_files
         ),
@@ -96,6 +104,8 @@ def summary_markdown(report: Report) -> str:
             status = f"{STATUS_ICONS.get(r.status, '')} {r.status}"
             if r.note:
                 status += f" ({r.note})"
+            if r.served is not None:
+                status += ", served" if r.served else ", **not served yet**"
             name = (
                 f"[`{r.distribution.filename}`]({r.url})"
                 if r.url
@@ -116,6 +126,16 @@ def summary_markdown(report: Report) -> str:
     if report.exchange:
         lines.append("")
         lines.append(report.exchange)
+    if report.index_note:
+        lines.append("")
+        lines.append(f"Could not check what the index holds: {report.index_note}.")
+    if report.verified is not None:
+        lines.append("")
+        lines.append(
+            "Every file uploaded is served by the index."
+            if report.verified
+            else "Not every file uploaded is served yet (see the warning)."
+        )
     if report.attestation_note:
         lines.append("")
         lines.append(f"Attestations: {report.attestation_note}")
@@ -147,7 +167,7 @@ def _failure_section(error: PublishError) -> str:
 
 
 def _published(report: Report) -> bool:
-    return any(r.status in ("uploaded", "skipped") for r in report.results)
+    return any(r.status in ("uploaded", "already-there", "skipped") for r in report.results)
 
 
 def _closing_lines(report: Report, console: Console) -> None:

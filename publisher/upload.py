@@ -14,8 +14,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import requests
 from twine.package import PackageFile, _safe_name
@@ -25,11 +25,13 @@ from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.distributions import Distribution
 from publisher.errors import PublishError, UploadError
+from publisher.existing import already_there, other_build, skipped_other_build
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
 from publisher.index import index_name
 from publisher.parallel import Outcome as ParallelOutcome
 from publisher.parallel import run_bounded
-from publisher.simple import RemoteFile, existing_files
+from publisher.results import FileResult
+from publisher.simple import Index, RemoteFile, read_index
 
 RENEW_MARGIN = 120.0  # seconds of validity an upload token must have left to start a file
 CANCEL_GRACE = 2.0  # seconds the uploads in flight get to finish after a cancellation
@@ -40,15 +42,6 @@ class Credentials:
     username: str
     password: str
     expires: float | None = None  # set for a minted token
-
-
-@dataclass(frozen=True)
-class FileResult:
-    distribution: Distribution
-    status: str  # "uploaded", "skipped", "dry-run", "failed" or "unknown" (cut off)
-    url: str = ""
-    seconds: float = 0.0
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,9 +76,9 @@ def upload_distributions(
     distributions: tuple[Distribution, ...],
     credentials: Credentials,
     *,
-    repository_url: str,
+    index: Index,
+    root: str = "",
     skip_existing: bool,
-    known: Mapping[str, RemoteFile],
     renew: Callable[[], Credentials] | None,
     policy: RetryPolicy,
     console: Console,
@@ -95,20 +88,18 @@ def upload_distributions(
     """Upload every file: the first alone (it creates the project and the release on the index,
     which concurrent uploads would race to do), then the others with at most `concurrency` in
     flight. After a failure or a cancellation nothing new starts; the results say, in the order
-    of the files, which made it."""
+    of the files, which made it. `root`: where the index lists its files, if known, to settle an
+    upload it refuses."""
     logging.getLogger("twine").addHandler(logging.NullHandler())  # its warnings are ours to say
     token = _SharedToken(credentials, renew, console)
-    repositories = _Repositories(repository_url)
+    repositories = _Repositories(index.repository_url)
     log = _InOrder(console)
 
     def upload(dist: Distribution) -> FileResult:
-        remote = known.get(dist.filename)
-        if skip_existing and remote is not None:
-            return _skipped(dist, remote, console)
         repository = repositories.for_this_thread()
         current = token.take()
         repository.session.auth = (current.username, current.password)
-        return _upload_one(dist, repository, repository_url, skip_existing, policy, console)
+        return _upload_one(dist, repository, index, root, skip_existing, policy, console)
 
     try:
         outcomes = run_bounded(
@@ -239,11 +230,13 @@ def _result(
 def _upload_one(
     dist: Distribution,
     repository: Repository,
-    repository_url: str,
+    index: Index,
+    root: str,
     skip_existing: bool,
     policy: RetryPolicy,
     console: Console,
 ) -> FileResult:
+    repository_url = index.repository_url
     package = _PrehashedPackageFile(dist)
     attempts = []
     started = time.monotonic()
@@ -266,22 +259,10 @@ def _upload_one(
     if response.status_code == 200:
         return FileResult(dist, "uploaded", seconds=seconds)
 
-    if _already_exists(response):
-        remote = _lookup(dist, repository_url, policy, console)
-        identical = remote is not None and remote.sha256 == dist.digests.sha256
-        if identical and len(attempts) > 1:
-            # An earlier attempt delivered the file but its answer was lost.
-            return FileResult(dist, "uploaded", url=remote.url if remote else "", seconds=seconds)
-        if skip_existing:
-            return _skipped(dist, remote or RemoteFile("", ""), console)
-        raise UploadError(
-            f"{index_name(repository_url)} already has `{dist.filename}` "
-            f"({'the same file' if identical else 'with other content' if remote else 'answered'}"
-            f": HTTP {response.status_code} {response.reason}). A file name can be used only "
-            "once. If this is a re-run after a partial upload, set `skip-existing: true`; "
-            "otherwise give the release a new version number and rebuild.",
-            title=f"{dist.filename} already exists",
-        )
+    if response.status_code in (400, 403, 409):
+        settled = _settle(dist, response, index, root, skip_existing, len(attempts) > 1, console)
+        if settled is not None:
+            return replace(settled, seconds=seconds)
     if response.status_code in (401, 403):
         raise UploadError(
             f"{index_name(repository_url)} refused the credentials for `{dist.filename}` "
@@ -312,7 +293,7 @@ def _upload_one(
 def describe(result: FileResult) -> str:
     """One log line a file: what happened, its size, and for an upload the time and throughput."""
     dist = result.distribution
-    line = f"{result.status} {dist.filename} ({human_size(dist.size)}"
+    line = f"{result.status.replace('-', ' ')} {dist.filename} ({human_size(dist.size)}"
     if result.status == "uploaded" and result.seconds > 0:
         line += f" in {result.seconds:.2f} s, {human_size(dist.size / result.seconds)}/s"
     line += ")"
@@ -324,33 +305,52 @@ def _quoted(said: str) -> str:
     return f"\n\nThe index said:\n\n```\n{said}\n```" if said else ""
 
 
-def _already_exists(response: requests.Response) -> bool:
-    if response.status_code == 409:
-        return True
-    return response.status_code == 400 and "already exist" in (response.reason + response.text)
-
-
-def _lookup(
-    dist: Distribution, repository_url: str, policy: RetryPolicy, console: Console
-) -> RemoteFile | None:
+def _settle(
+    dist: Distribution,
+    response: requests.Response,
+    index: Index,
+    root: str,
+    skip_existing: bool,
+    retried: bool,
+    console: Console,
+) -> FileResult | None:
+    """The index refused the upload: is the file there? Asked of the index itself, not guessed
+    from each vendor's words (409, 400 "File already exists", 403 "cannot overwrite", ...).
+    None: it is not there, so the refusal is about something else."""
     with make_session() as session:
-        files = existing_files(
-            session, repository_url, [dist.name], policy=policy, log=console.line
+        listing = read_index(
+            session,
+            index,
+            [dist.name],
+            policy=RetryPolicy(delay=0.5),
+            log=console.line,
+            root=root,
+            fresh=True,
         )
-    return (files or {}).get(dist.filename)
-
-
-def _skipped(dist: Distribution, remote: RemoteFile, console: Console) -> FileResult:
-    if remote.sha256 and remote.sha256 != dist.digests.sha256:
-        console.warning(
-            f"`{dist.filename}` is already on the index with other content (sha256 "
-            f"{remote.sha256}, ours {dist.digests.sha256}): a different build was published "
-            "under this name. Skipped; bump the version to publish this build.",
-            title=f"{dist.filename} differs from the published file",
-        )
-        return FileResult(dist, "skipped", url=remote.url, note="different content on the index")
-    note = "identical file already on the index" if remote.sha256 else "already on the index"
-    return FileResult(dist, "skipped", url=remote.url, note=note)
+    remote = listing.files.get(dist.filename)
+    if not listing.readable:
+        text = response.reason + response.text
+        if response.status_code != 409 and "already exist" not in text.lower():
+            return None
+        remote = RemoteFile("", "")  # there, by the index's words; its content unknown
+    if remote is None:
+        return None
+    if remote.sha256 == dist.digests.sha256:
+        if retried:  # an earlier attempt delivered the file but its answer was lost
+            return FileResult(dist, "uploaded", url=remote.url)
+        return already_there(dist, remote)
+    if skip_existing:
+        if not remote.sha256:
+            return FileResult(dist, "skipped", note="already on the index")
+        return skipped_other_build(dist, remote, console)
+    raise UploadError(
+        f"{index_name(index.repository_url)} already has `{dist.filename}` "
+        + (f"with other content ({other_build(dist, remote)})" if remote.sha256 else "")
+        + f" (HTTP {response.status_code} {response.reason}). A file name can be used only "
+        "once. If this is a re-run after a partial upload, set `skip-existing: true`; "
+        "otherwise give the release a new version number and rebuild.",
+        title=f"{dist.filename} already exists",
+    )
 
 
 def _partial(error: PublishError, results: tuple[FileResult, ...]) -> PublishError:

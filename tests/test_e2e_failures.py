@@ -6,6 +6,7 @@ servers received, and scans the log, the summary and the outputs for every secre
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -267,14 +268,23 @@ def test_existing_file_without_skip_existing_names_it(
     runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
 ) -> None:
     assert runner({"repository-url": warehouse.upload_url}).returncode == 0
-    rebuild_with_other_content(dists)
+    published = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in dists}
+    rebuilt = rebuild_with_other_content(dists)
+    warehouse.requests.clear()
     run = runner({"repository-url": warehouse.upload_url})
 
     assert_failed_cleanly(
-        run, "example_pkg-1.0.0-py3-none-any.whl already exists", runtime, warehouse
+        run, "Other builds are already published under these names", runtime, warehouse
     )
+    for path in rebuilt:  # each file named, with both digests, before anything was uploaded
+        ours = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (
+            f"`{path.name}`: the index has sha256 `{published[path.name]}`, this build `{ours}`"
+            in (run.summary)
+        )
     assert "`skip-existing: true`" in run.summary
-    assert "with other content" in run.summary
+    assert warehouse.count("POST", "/legacy/") == 0
+    assert warehouse.count("POST", "/_/oidc/mint-token") == 0  # not even a token minted
 
 
 @pytest.mark.parametrize(

@@ -64,9 +64,9 @@ def test_outputs_and_summary_after_a_skip(
 
     assert run.returncode == 0, run.log
     files = run.files()
-    assert without_urls(files) == expected_files(dists, "skipped")
+    assert without_urls(files) == expected_files(dists, "already-there")
     assert all(f["url"] == f"{warehouse.url}/files/{f['filename']}" for f in files)
-    assert_summary_rows(run, dists, "⏭️ skipped (identical file already on the index)")
+    assert_summary_rows(run, dists, "☑️ already-there (identical file already on the index)")
     assert warehouse.upload_attempts.count(dists[0].name) == 1  # looked up first, never re-sent
 
 

@@ -119,16 +119,17 @@ def test_wrong_password_fails_clearly_and_uploads_nothing(
     assert_no_secrets(run, "wrong-password-456")
 
 
-def test_rerun_without_skip_existing_names_the_file_and_the_input(
+def test_a_rerun_finds_its_files_already_there_and_sends_nothing(
     runner: Runner, pypiserver: PyPIServer, dists: list[Path]
 ) -> None:
     assert runner(inputs(pypiserver), id_token=False).returncode == 0
     run = runner(inputs(pypiserver), id_token=False)
 
-    assert run.returncode == 1
-    assert "already has `example_pkg-1.0.0-py3-none-any.whl`" in run.summary
-    assert "HTTP 409" in run.summary
-    assert "`skip-existing: true`" in run.summary
+    assert run.returncode == 0, run.log
+    assert {f["status"] for f in run.files()} == {"already-there"}
+    assert "Uploading" not in run.stdout  # nothing sent: pypiserver would answer 409
+    assert "already there example_pkg-1.0.0-py3-none-any.whl" in run.stdout
+    assert "☑️ already-there (identical file already on the index)" in run.summary
 
 
 def test_rerun_with_skip_existing_after_a_partial_upload(
@@ -143,7 +144,7 @@ def test_rerun_with_skip_existing_after_a_partial_upload(
 
     assert run.returncode == 0, run.log
     assert {f["filename"]: f["status"] for f in run.files()} == {
-        wheel.name: "skipped",
+        wheel.name: "already-there",
         sdist.name: "uploaded",
     }
     assert pypiserver.files() == {p.name: p.read_bytes() for p in dists}
@@ -178,7 +179,7 @@ def test_warehouse_rerun_with_skip_existing_after_a_partial_failure(
     assert run.returncode == 0, run.log
     statuses = {f["filename"]: f["status"] for f in run.files()}
     assert statuses == {
-        "example_pkg-1.0.0-py3-none-any.whl": "skipped",
+        "example_pkg-1.0.0-py3-none-any.whl": "already-there",
         "example_pkg-1.0.0.tar.gz": "uploaded",
     }
     assert len(warehouse.files) == 2
@@ -193,7 +194,7 @@ def test_warehouse_400_already_exists_is_skipped_when_the_lookup_fails(
     run = runner({"repository-url": warehouse.upload_url, "skip-existing": "true"})
 
     assert run.returncode == 0, run.log
-    assert "Could not read the index's simple API" in run.stdout
+    assert "Could not check what the index holds" in run.stdout
     assert warehouse.count("POST", "/legacy/") == 4  # two the first time, two answered 400 now
     assert {f["status"] for f in run.files()} == {"skipped"}
     assert "differs from the published file" in run.stdout

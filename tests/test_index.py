@@ -9,7 +9,7 @@ from publisher.index import (
     oidc_base,
     publishing_settings_url,
     release_url,
-    simple_url,
+    simple_roots,
 )
 
 PYPI = "https://upload.pypi.org/legacy/"
@@ -34,17 +34,91 @@ def test_other_indexes_have_no_release_page() -> None:
 
 
 @pytest.mark.parametrize(
-    ("upload", "simple"),
+    ("upload", "simple", "family"),
     [
-        (PYPI, "https://pypi.org/simple/"),
-        (TESTPYPI, "https://test.pypi.org/simple/"),
-        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/simple/"),
-        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/simple/"),
-        ("https://idx.example.com/legacy/", "https://idx.example.com/simple/"),
+        (PYPI, "https://pypi.org/simple/", "PyPI"),
+        (TESTPYPI, "https://test.pypi.org/simple/", "TestPyPI"),
+        (
+            "https://acme.example/artifactory/api/pypi/pypi-local",
+            "https://acme.example/artifactory/api/pypi/pypi-local/simple/",
+            "Artifactory",
+        ),
+        (
+            "https://nexus.acme.example/repository/pypi-internal/",
+            "https://nexus.acme.example/repository/pypi-internal/simple/",
+            "Nexus",
+        ),
+        (
+            "https://git.acme.example/api/v4/projects/42/packages/pypi",
+            "https://git.acme.example/api/v4/projects/42/packages/pypi/simple/",
+            "GitLab",
+        ),
+        (
+            "https://forge.acme.example/api/packages/alice/pypi",
+            "https://forge.acme.example/api/packages/alice/pypi/simple/",
+            "Gitea or Forgejo",
+        ),
+        (
+            "https://acme-111122223333.d.codeartifact.eu-west-1.amazonaws.com/pypi/internal/",
+            "https://acme-111122223333.d.codeartifact.eu-west-1.amazonaws.com/pypi/internal/simple/",
+            "AWS CodeArtifact",
+        ),
+        (
+            "https://europe-west1-python.pkg.dev/acme/internal/",
+            "https://europe-west1-python.pkg.dev/acme/internal/simple/",
+            "Google Artifact Registry",
+        ),
+        (
+            "https://pkgs.dev.azure.com/acme/tools/_packaging/feed/pypi/upload/",
+            "https://pkgs.dev.azure.com/acme/tools/_packaging/feed/pypi/simple/",
+            "Azure Artifacts",
+        ),
+        (
+            "https://python.cloudsmith.io/acme/internal/",
+            "https://dl.cloudsmith.io/basic/acme/internal/python/simple/",
+            "Cloudsmith",
+        ),
+        ("https://push.fury.io/acme/", "https://pypi.fury.io/acme/", "Gemfury"),
+        ("https://idx.acme.example/legacy/", "https://idx.acme.example/simple/", "Warehouse"),
+        (
+            "https://packages.acme.example/acme/-/packages/pypi/simple",
+            "https://packages.acme.example/acme/-/packages/pypi/simple/",
+            "an index whose upload URL is its simple root",
+        ),
     ],
 )
-def test_simple_api_is_found_next_to_the_upload_url(upload: str, simple: str) -> None:
-    assert simple_url(upload) == simple
+def test_an_index_family_is_known_by_its_upload_url(upload: str, simple: str, family: str) -> None:
+    roots = simple_roots(upload)
+
+    assert roots.urls == (simple,)
+    assert roots.sure
+    assert roots.family == family
+
+
+@pytest.mark.parametrize(
+    ("upload", "candidates"),
+    [
+        # devpi (`<user>/<index>/+simple/`) and pypiserver (`/simple/`) look alike: probed.
+        (
+            "https://idx.acme.example/alice/dev/",
+            (
+                "https://idx.acme.example/alice/dev/+simple/",
+                "https://idx.acme.example/alice/dev/simple/",
+            ),
+        ),
+        (
+            "http://127.0.0.1:8080",
+            ("http://127.0.0.1:8080/+simple/", "http://127.0.0.1:8080/simple/"),
+        ),
+    ],
+)
+def test_where_no_rule_is_sure_the_candidates_are_probed(
+    upload: str, candidates: tuple[str, ...]
+) -> None:
+    roots = simple_roots(upload)
+
+    assert roots.urls == candidates
+    assert not roots.sure
 
 
 def test_oidc_endpoints_are_on_the_upload_host() -> None:

@@ -1,0 +1,110 @@
+"""After the upload: wait until the index serves every file uploaded, with our sha256.
+
+Indexes publish behind caches and replicas (PyPI's CDN, Artifactory's remotes): a job that
+installs or announces the release right after the upload may find nothing. This polls the same
+simple page the run read before, past any cache (`Cache-Control: no-cache`), at growing
+intervals, and says each file as it appears. A file served with other bytes is an error; a file
+still missing at the deadline is a warning that names it (the upload itself succeeded). On PyPI
+and TestPyPI, a file uploaded with attestations must also be served with its provenance.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import requests
+
+from publisher.console import Console
+from publisher.errors import PublishError, UploadError
+from publisher.http import RetryPolicy
+from publisher.index import index_name, web_url
+from publisher.results import FileResult
+from publisher.simple import Index, RemoteFile, read_index
+
+FIRST_INTERVAL = 0.5  # seconds; doubled after each look, up to
+MAX_INTERVAL = 15.0
+
+
+@dataclass(frozen=True)
+class Served:
+    results: tuple[FileResult, ...]  # each uploaded file with `served` set
+    verified: bool  # every uploaded file is served, with our sha256 (and provenance)
+    error: PublishError | None = None
+
+
+def await_release(
+    session: requests.Session,
+    index: Index,
+    root: str,
+    results: tuple[FileResult, ...],
+    *,
+    timeout: float,
+    policy: RetryPolicy,
+    console: Console,
+) -> Served:
+    waiting = {r.distribution.filename: r for r in results if r.status == "uploaded"}
+    if not waiting:
+        return Served(results, True)
+    provenance = bool(web_url(index.repository_url))
+    projects = {r.distribution.name for r in waiting.values()}
+    served: set[str] = set()
+    deadline = time.monotonic() + timeout
+    interval = FIRST_INTERVAL
+    name = index_name(index.repository_url)
+    with console.group(f"Waiting until {name} serves the {len(waiting)} files uploaded"):
+        while True:
+            listing = read_index(
+                session, index, projects, policy=policy, log=console.line, root=root, fresh=True
+            )
+            if not listing.readable:
+                console.warning(
+                    f"Cannot see whether the release is served: {listing.problem}.",
+                    title="Release not verified",
+                )
+                return Served(_mark(results, served), False)
+            for filename in sorted(waiting.keys() - served):
+                remote = listing.files.get(filename)
+                dist = waiting[filename].distribution
+                if remote is None or (provenance and dist.attestation_files and not _has(remote)):
+                    continue
+                if remote.sha256 and remote.sha256 != dist.digests.sha256:
+                    return Served(
+                        _mark(results, served),
+                        False,
+                        UploadError(
+                            f"{name} serves `{filename}` with sha256 `{remote.sha256}`, not the "
+                            f"`{dist.digests.sha256}` just uploaded: something else replaced it "
+                            "(a volatile index, a proxy or a mirror). Check the index before "
+                            "anyone installs this release.",
+                            title=f"{filename} is served with other content",
+                        ),
+                    )
+                served.add(filename)
+                console.line(f"served {filename}")
+            if served == waiting.keys():
+                console.line(f"{name} serves every file of the release.", style="green")
+                return Served(_mark(results, served), True)
+            if time.monotonic() + interval > deadline:
+                missing = sorted(waiting.keys() - served)
+                console.warning(
+                    f"After {timeout:.0f} s, {name} does not serve "
+                    + ", ".join(f"`{m}`" for m in missing)
+                    + " yet. The upload succeeded; the index may still be processing it. "
+                    "Raise `await-timeout` if your index is often this slow.",
+                    title="Release not served yet",
+                )
+                return Served(_mark(results, served), False)
+            time.sleep(interval)
+            interval = min(interval * 2, MAX_INTERVAL)
+
+
+def _has(remote: RemoteFile) -> bool:
+    return bool(remote.provenance)
+
+
+def _mark(results: tuple[FileResult, ...], served: set[str]) -> tuple[FileResult, ...]:
+    return tuple(
+        replace(r, served=r.distribution.filename in served) if r.status == "uploaded" else r
+        for r in results
+    )
