@@ -16,6 +16,7 @@ import html
 import json
 import re
 import secrets
+import ssl
 import sys
 import threading
 import time
@@ -43,9 +44,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class StandIn:
-    """A server on 127.0.0.1 in a thread; `handle` answers one request."""
+    """A server on 127.0.0.1 in a thread; `handle` answers one request.
 
-    def __init__(self) -> None:
+    `tls`: serve https with this server-side context (`tests.tls` makes one), handshaking in
+    the request's thread, so a client that gives up mid-handshake holds up no other.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,7 +67,12 @@ class StandIn:
                 pass
 
         self.server = _Server(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(
+                self.server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.lock = threading.Lock()
         self.thread = threading.Thread(
@@ -267,6 +277,7 @@ class StoredFile:
     sha256: str
     form: dict[str, list[str]] = field(repr=False, default_factory=dict)
     attestations: list[dict[str, Any]] = field(repr=False, default_factory=list)  # verified
+    stored_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -281,8 +292,10 @@ class Minted:
 class Warehouse(StandIn):
     """Warehouse's trusted-publishing endpoints, legacy upload API and simple index."""
 
-    def __init__(self, runtime: OidcRuntime, audience: str = "pypi") -> None:
-        super().__init__()
+    def __init__(
+        self, runtime: OidcRuntime, audience: str = "pypi", tls: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(tls)
         self.runtime = runtime
         self.audience = audience
         self.audience_status = 200  # 403: disabled, 404: no trusted publishing
@@ -304,6 +317,11 @@ class Warehouse(StandIn):
         self.trusted_root: str | None = None  # the Sigstore trust root attestations verify with
         self.upload_delay = 0.0  # seconds of work per upload, as a real index spends
         self.upload_delays: list[float] = []  # for the next uploads, before `upload_delay`
+        self.simple_prefix = "/simple/"  # where the simple API is (elsewhere: index-url only)
+        self.simple_status = 200  # 401 or 403: the simple API refuses to be read
+        self.serve_delay = 0.0  # seconds after its upload before a file is listed
+        self.served_sha256: dict[str, str] = {}  # filename -> the sha256 the simple API lies with
+        self.old_versions: set[str] = set()  # releases older than 14 days
         self.upload_times: list[tuple[str, float, float]] = []  # (filename, arrived, answered)
         self.in_flight = 0
         self._jwks = jwt.PyJWKClient(f"{runtime.url}/.well-known/jwks")
@@ -331,7 +349,7 @@ class Warehouse(StandIn):
             return self._burn(body)
         if route == "/legacy/" and method == "POST":
             return self._timed_upload(headers, body)
-        if route.startswith("/simple/") and method == "GET":
+        if route.startswith(self.simple_prefix) and method == "GET":
             return self._simple(route, headers)
         if route.startswith("/files/") and method == "GET":
             stored = self.files.get(route.rsplit("/", 1)[-1])
@@ -550,6 +568,16 @@ class Warehouse(StandIn):
             return _refused(
                 400, f"File already exists ({filename!r}, with blake2_256 hash {blake2!r})."
             )
+        version = form["version"][0]
+        if version in self.old_versions:
+            return _refused(
+                400, "Uploading new files to releases older than 14 days is not allowed."
+            )
+        if form.get("filetype") == ["sdist"] and any(
+            f.project == project and f.version == version and f.form.get("filetype") == ["sdist"]
+            for f in self.files.values()
+        ):
+            return _refused(400, "Only one sdist may be uploaded per release.")
         attestations = form.get("attestations", [])
         if attestations:
             refusal = self._attestations_refused(headers, attestations[0], filename, sha256)
@@ -572,8 +600,17 @@ class Warehouse(StandIn):
         return 200, {"content-type": "text/plain"}, b"OK"
 
     def _simple(self, route: str, headers: Any):  # type: ignore[no-untyped-def]
-        project = normalize(route[len("/simple/") :].strip("/"))
-        files = [f for f in self.files.values() if f.project == project]
+        """The simple API as Warehouse serves it (PEP 691 JSON, PEP 503 HTML), with PyPI's
+        provenance URL for attested files; a file appears `serve_delay` s after its upload."""
+        if self.simple_status != 200:
+            return _json(self.simple_status, {"message": "authentication required"})
+        project = normalize(route[len(self.simple_prefix) :].strip("/"))
+        now = time.time()
+        files = [
+            f
+            for f in self.files.values()
+            if f.project == project and f.stored_at + self.serve_delay <= now
+        ]
         if not files:
             return 404, {"content-type": "text/html"}, b"Not Found"
         if "application/vnd.pypi.simple.v1+json" in headers.get("accept", ""):
@@ -588,7 +625,8 @@ class Warehouse(StandIn):
                             {
                                 "filename": f.filename,
                                 "url": f"/files/{f.filename}",
-                                "hashes": {"sha256": f.sha256},
+                                "hashes": {"sha256": self.served_sha256.get(f.filename, f.sha256)},
+                                "provenance": self._provenance(f),
                             }
                             for f in files
                         ],
@@ -596,11 +634,19 @@ class Warehouse(StandIn):
                 ).encode(),
             )
         links = "".join(
-            f'<a href="/files/{html.escape(f.filename)}#sha256={f.sha256}">'
+            f'<a href="/files/{html.escape(f.filename)}'
+            f'#sha256={self.served_sha256.get(f.filename, f.sha256)}">'
             f"{html.escape(f.filename)}</a><br>"
             for f in files
         )
         return 200, {"content-type": "text/html"}, f"<html><body>{links}</body></html>".encode()
+
+    def _provenance(self, stored: StoredFile) -> str | None:
+        if not stored.attestations:
+            return None
+        return (
+            f"{self.url}/integrity/{stored.project}/{stored.version}/{stored.filename}/provenance"
+        )
 
 
 def normalize(name: str) -> str:
