@@ -49,7 +49,7 @@ from publisher.oidc import (
 from publisher.results import FileResult
 from publisher.settings import Settings
 from publisher.simple import Index, Listing, read_index
-from publisher.upload import Credentials, describe, upload_distributions
+from publisher.upload import Credentials, Outcome, describe, upload_distributions
 from publisher.worker import Worker
 
 
@@ -139,24 +139,30 @@ def _publish(
         minted: list[UploadToken] = []
         attested: tuple[Attested, ...] = ()
         note = plan.reason if plan.explicit else ""
+        outcome = Outcome(())
+        to_upload = comparison.to_upload  # nothing else is minted for, signed or sent
         try:
-            credentials = _credentials(settings, exchange, dists, minted, console)
-            if plan.sign:
-                dists, attested, note = _attest(settings, plan, exchange, dists, console, worker)
-            to_upload = tuple(d for d in dists if d.filename not in comparison.settled)
-            with cancellation.deferred():
-                outcome = upload_distributions(
-                    to_upload,
-                    credentials,
-                    index=index,
-                    root=listing.root,
-                    skip_existing=settings.skip_existing,
-                    policy=policy,
-                    console=console,
-                    renew=(lambda: _mint(exchange, dists, minted, console)) if minted else None,
-                    concurrency=settings.upload_concurrency,
-                    cancellation=cancellation,
-                )
+            if to_upload:
+                credentials = _credentials(settings, exchange, to_upload, minted, console)
+                if plan.sign:
+                    to_upload, attested, note = _attest(
+                        settings, plan, exchange, to_upload, console, worker
+                    )
+                with cancellation.deferred():
+                    outcome = upload_distributions(
+                        to_upload,
+                        credentials,
+                        index=index,
+                        root=listing.root,
+                        skip_existing=settings.skip_existing,
+                        policy=policy,
+                        console=console,
+                        renew=(lambda: _mint(exchange, to_upload, minted, console))
+                        if minted
+                        else None,
+                        concurrency=settings.upload_concurrency,
+                        cancellation=cancellation,
+                    )
         finally:
             with cancellation.deferred():
                 # Every token minted, renewed ones included: an upload may have used it until
@@ -242,7 +248,7 @@ def _attest(
 ) -> tuple[tuple[Distribution, ...], tuple[Attested, ...], str]:
     """An attestation for each file (signed now, or reused); the files with them attached."""
     token = ""
-    if len(plan.existing) < len(dists):
+    if any(d.filename not in plan.existing for d in dists):
         token = _sigstore_token(exchange)
         refusal = reusable_workflow(read_claims(token))
         if refusal and not plan.explicit:
