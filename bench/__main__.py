@@ -158,23 +158,7 @@ def tools(
             warehouse,
         ),
         "twine upload": lambda: measure(
-            [
-                sys.executable,
-                "-m",
-                "twine",
-                "upload",
-                "--repository-url",
-                warehouse.upload_url,
-                "-u",
-                "__token__",
-                "-p",
-                token,
-                "--disable-progress-bar",
-                *files,
-            ],
-            plain,
-            runner.workspace,
-            warehouse,
+            twine_upload(warehouse, token, files), plain, runner.workspace, warehouse
         ),
     }
     if uv:
@@ -197,6 +181,13 @@ def tools(
     return result
 
 
+def twine_upload(warehouse: Warehouse, token: str, arguments: list[str]) -> list[str]:
+    return [
+        *(sys.executable, "-m", "twine", "upload", "--repository-url", warehouse.upload_url),
+        *("-u", "__token__", "-p", token, "--disable-progress-bar", *arguments),
+    ]
+
+
 def attested_tools(
     runner: Runner, warehouse: Warehouse, dist: Path, token: str
 ) -> dict[str, Callable[[], Sample]]:
@@ -212,22 +203,9 @@ def attested_tools(
             runner.workspace,
             None,
         )
+        files = [str(p) for p in sorted(dist.iterdir())]
         upload = measure(
-            [
-                sys.executable,
-                "-m",
-                "twine",
-                "upload",
-                "--attestations",
-                "--repository-url",
-                warehouse.upload_url,
-                "-u",
-                "__token__",
-                "-p",
-                token,
-                "--disable-progress-bar",
-                *(str(p) for p in sorted(dist.iterdir())),
-            ],
+            twine_upload(warehouse, token, ["--attestations", *files]),
             plain,
             runner.workspace,
             warehouse,

@@ -94,12 +94,14 @@ def test_the_token_is_renewed_once_for_all_the_uploads_in_flight(
     assert_no_secrets(run, *runtime.issued, *warehouse.minted_tokens)
 
 
-def test_sigterm_mid_release_says_what_made_it_and_burns_the_token(
-    runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, release: list[Path]
-) -> None:
+def start_a_long_release(runner: Runner, warehouse: Warehouse) -> subprocess.Popen[str]:
+    """The action started as the runner starts it, stopped in the middle: the first file has
+    landed and four others are in flight, each of which the index takes 30 s to answer."""
     env = runner.environment({"repository-url": warehouse.upload_url, "attestations": "false"})
     for name in ("output.txt", "summary.md"):
         (runner.tmp_path / name).write_text("")
+    warehouse.upload_delays = [0.0]
+    warehouse.upload_delay = 30.0
     process = subprocess.Popen(
         [sys.executable, "-m", "publisher"],
         cwd=runner.workspace,
@@ -108,9 +110,14 @@ def test_sigterm_mid_release_says_what_made_it_and_burns_the_token(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    warehouse.upload_delays = [0.0]  # the first file lands; the next ones would take long
-    warehouse.upload_delay = 30.0
     _wait_for(lambda: warehouse.in_flight == 4)
+    return process
+
+
+def test_sigterm_mid_release_says_what_made_it_and_burns_the_token(
+    runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, release: list[Path]
+) -> None:
+    process = start_a_long_release(runner, warehouse)
 
     signalled = time.monotonic()
     process.send_signal(signal.SIGTERM)
@@ -139,23 +146,13 @@ def test_sigterm_mid_release_says_what_made_it_and_burns_the_token(
 def test_a_second_signal_exits_at_once(
     runner: Runner, warehouse: Warehouse, release: list[Path]
 ) -> None:
-    env = runner.environment({"repository-url": warehouse.upload_url, "attestations": "false"})
-    process = subprocess.Popen(
-        [sys.executable, "-m", "publisher"],
-        cwd=runner.workspace,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    warehouse.upload_delays = [0.0]
-    warehouse.upload_delay = 30.0
-    _wait_for(lambda: warehouse.in_flight == 4)
+    process = start_a_long_release(runner, warehouse)
 
     process.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     signalled = time.monotonic()
     process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
+    process.communicate(timeout=30)
 
     assert time.monotonic() - signalled < 1.0
     assert process.returncode == 128 + signal.SIGTERM
