@@ -16,6 +16,7 @@ from publisher.cancel import Cancellation
 from publisher.console import Console
 from publisher.context import RunContext, decide_dry_run, load_context
 from publisher.errors import PublishError
+from publisher.network import setup_network
 from publisher.settings import Settings, load_settings
 from publisher.worker import Worker
 
@@ -31,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(environ, sys.argv[1:] if argv is None else argv)
         console.mask(settings.password)
         console.verbose = settings.verbose
+        setup_network(settings.ca_certificates, os.environ, console)  # before any connection
         for warning in settings.warnings:
             console.warning(warning, title="Deprecated input")
         if _will_sign(settings, context):

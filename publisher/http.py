@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 
 from publisher import __version__
 from publisher.errors import IndexRefused, PublishError, RedirectRefused
+from publisher.network import raise_if_untrusted
 
 TIMEOUT = (10.0, 60.0)  # connect, read (between two packets, not in all)
 UPLOAD_TIMEOUT = (10.0, 300.0)  # the index may take a while to answer after a large file
@@ -120,8 +121,9 @@ def with_retries(
     """Call `attempt(n)` until it succeeds, gives a final answer, or the attempts run out.
 
     A response is final unless it is a 5xx; a connection error, a time-out or `Transient` asks
-    for another attempt. `attempt` gets its number (1-based) so that a retried upload can tell a
-    file that an earlier, unanswered attempt did deliver from a real conflict. When the attempts
+    for another attempt, except a certificate that does not verify: `CertificateNotTrusted` at
+    once. `attempt` gets its number (1-based) so that a retried upload can tell a file that an
+    earlier, unanswered attempt did deliver from a real conflict. When the attempts
     run out, `gave_up(last cause)` is the error (by default, one about the index).
     """
     cause = ""
@@ -129,8 +131,10 @@ def with_retries(
         try:
             return _final(attempt(number), url)
         except (requests.ConnectionError, requests.Timeout) as e:
+            raise_if_untrusted(e, url)  # a certificate that does not verify never will
             cause, retry_after = describe_failure(e), None
         except Transient as e:
+            raise_if_untrusted(e, url)  # what sigstore's and tuf's clients met, wrapped
             cause, retry_after = e.cause, e.retry_after
         if number < policy.attempts:
             delay = policy.wait(number, retry_after)

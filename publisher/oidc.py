@@ -1,7 +1,7 @@
 """Trusted publishing: the job's OIDC token exchanged at the index for a short-lived upload token.
 
     GET  <index>/_/oidc/audience    -> the audience the index wants in the OIDC token
-    GET  $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...   (through `id`)   -> the job's JWT
+    GET  $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...  (ours on GitHub)  -> the job's JWT
     POST <index>/_/oidc/mint-token  {"token": JWT}            -> an upload token, 15 minutes
     POST <index>/_/oidc/burn-token  {"token": upload token}   -> revoked once we are done
 
@@ -87,10 +87,45 @@ def fetch_audience(exchange: Exchange) -> str:
 
 
 def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
-    """The job's OIDC token for `audience`; None where no CI can give one (a laptop)."""
-    import id as oidc_id
+    """The job's OIDC token for `audience`; None where no CI can give one (a laptop).
 
-    def attempt(_number: int) -> str | None:
+    On GitHub Actions the request is ours, made with the exchange's session: `id` makes it with
+    a bare urllib3 request that ignores `HTTPS_PROXY`, and a runner behind a proxy can reach
+    the Actions runtime only through it. Elsewhere (no request variables: a missing permission;
+    another CI; a laptop) `id` tells, as before.
+    """
+    import os
+
+    url = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL", "")
+    bearer = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
+
+    def ask_github(_number: int) -> str | None:
+        from urllib.parse import quote
+
+        response = exchange.session.get(
+            f"{url}&audience={quote(audience, safe='')}",  # the URL has a query already
+            headers={"Authorization": f"bearer {bearer}"},
+            allow_redirects=False,  # the bearer token goes to the runtime only
+        )
+        if response.status_code >= 500:
+            raise Transient(
+                f"HTTP {response.status_code} {response.reason}",
+                response.headers.get("retry-after"),
+            )
+        if response.status_code != 200:
+            said = answer_text(response, limit=500)
+            raise TrustedPublishingError(
+                "The Actions runtime refused the OIDC token request: "
+                f"HTTP {response.status_code} {response.reason}" + (f": {said}" if said else "")
+            )
+        value = _json(response).get("value")
+        if not isinstance(value, str) or not value:
+            raise Transient("the Actions runtime answered without a token")
+        return value
+
+    def ask_id(_number: int) -> str | None:
+        import id as oidc_id
+
         try:
             return oidc_id.detect_credential(audience)
         except oidc_id.GitHubOidcPermissionCredentialError as e:
@@ -104,7 +139,7 @@ def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
             ) from e
 
     token = with_retries(
-        attempt,
+        ask_github if os.environ.get("GITHUB_ACTIONS") and url and bearer else ask_id,
         url="ACTIONS_ID_TOKEN_REQUEST_URL",
         what="Requesting the OIDC token",
         policy=exchange.policy,

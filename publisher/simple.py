@@ -22,6 +22,7 @@ import requests
 from publisher.errors import PublishError, RedirectRefused
 from publisher.http import RetryPolicy, request
 from publisher.index import normalize, simple_roots
+from publisher.network import CertificateNotTrusted
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -149,6 +150,8 @@ def _read_page(
                 return _Page("absent")  # sent elsewhere (to PyPI): not on this index
             url = urljoin(url, e.location)
             continue
+        except CertificateNotTrusted:
+            raise  # not "unreadable": nothing else on this network will verify either
         except (PublishError, requests.RequestException) as e:
             return _Page("unreadable", problem=f"`GET {url}` failed: {getattr(e, 'title', e)}")
         devpi = any(name.lower().startswith("x-devpi-") for name in response.headers)

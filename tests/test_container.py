@@ -226,3 +226,46 @@ def test_a_stopped_container_burns_the_token_and_says_what_made_it(
     assert "**Unknown, check the index**" in run.summary
     assert all(m.burned for m in warehouse.minted)
     assert_no_secrets(run, *runtime.issued, *warehouse.minted_tokens)
+
+
+def test_image_publishes_over_https_with_a_private_ca(
+    image: str, runner: Runner, runtime: OidcRuntime, sigstore: Sigstore, dists: list[Path]
+) -> None:
+    """An index whose certificate comes from a private CA: refused by name without the CA,
+    published with it. The CA is named as users write it, `${{ github.workspace }}/...`: a
+    path on the runner's host (the runner lays out `$RUNNER_WORKSPACE/<repository name>`)."""
+    from tests.tls import make_authority
+
+    authority = make_authority("Example Corp Issuing CA", "Example Corp")
+    authority.write(runner.workspace / "certs" / "ca.pem")
+    warehouse = Warehouse(runtime, tls=authority.server_context())
+    warehouse.trusted_root = sigstore.trusted_root_json()
+
+    def run(inputs: dict[str, str]) -> Run:
+        command = container_command(
+            image, runner, {"repository-url": warehouse.upload_url} | inputs
+        )
+        command[-1:-1] = ["-e", "RUNNER_WORKSPACE=/home/runner/work/example-pkg"]
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, check=False
+        )
+        return container_run(runner, completed)
+
+    try:
+        refused = run({})
+        assert refused.returncode == 1, refused.log
+        assert "::error title=TLS certificate of 127.0.0.1 not trusted::" in refused.stdout
+        assert f"It was issued by `{authority.name}`" in refused.summary
+        assert "`ca-certificates`" in refused.summary
+        assert warehouse.requests == []
+
+        host_path = "/home/runner/work/example-pkg/example-pkg/certs/ca.pem"
+        published = run({"ca-certificates": host_path})
+    finally:
+        warehouse.close()
+    assert published.returncode == 0, published.log
+    assert "Trusting 1 more certificate besides the default roots" in published.stdout
+    assert sorted(warehouse.files) == sorted(p.name for p in dists)
+    assert all(len(warehouse.files[p.name].attestations) == 1 for p in dists)
+    assert all(m.burned for m in warehouse.minted)
+    assert_no_secrets(published, *runtime.issued, *warehouse.minted_tokens)
