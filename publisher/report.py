@@ -131,11 +131,12 @@ def summary_markdown(report: Report) -> str:
         lines.append(f"Could not check what the index holds: {report.index_note}.")
     if report.verified is not None:
         lines.append("")
-        lines.append(
-            "Every file uploaded is served by the index."
-            if report.verified
-            else "Not every file uploaded is served yet (see the warning)."
-        )
+        if not any(r.status == "uploaded" for r in report.results):
+            lines.append("Nothing needed uploading: every file is on the index already.")
+        elif report.verified:
+            lines.append("Every file uploaded is served by the index.")
+        else:
+            lines.append("Not every file uploaded is served yet (see the warning).")
     if report.attestation_note:
         lines.append("")
         lines.append(f"Attestations: {report.attestation_note}")

@@ -7,16 +7,21 @@ import hashlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 from passlib.apache import HtpasswdFile  # type: ignore[import-untyped]
 
 from tests.conftest import (
+    Run,
     Runner,
     assert_no_secrets,
     pip_install,
@@ -198,3 +203,168 @@ def test_warehouse_400_already_exists_is_skipped_when_the_lookup_fails(
     assert warehouse.count("POST", "/legacy/") == 4  # two the first time, two answered 400 now
     assert {f["status"] for f in run.files()} == {"skipped"}
     assert "differs from the published file" in run.stdout
+
+
+# pypiserver with its fallback: the simple page of a project it does not hold REDIRECTS to PyPI.
+
+
+@dataclass
+class FallingBack(PyPIServer):
+    fallback_host: str  # where the simple page of a project not on this index sends the client
+
+
+@pytest.fixture
+def pypiserver_with_fallback(tmp_path: Path) -> Iterator[FallingBack]:
+    """pypiserver started as `pypiserver` above, without `--disable-fallback`: `GET
+    /simple/<project>/` of a project it does not hold answers `303 See Other` with `Location:`
+    PyPI's page of that name (`/+simple/<project>/` answers 404). The redirect is checked here,
+    so that the tests below cannot pass for want of it."""
+    packages = tmp_path / "packages-fallback"
+    packages.mkdir()
+    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd-fallback"), new=True)
+    htpasswd.set_password(USER, PASSWORD)
+    htpasswd.save()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log_path = tmp_path / "pypiserver-fallback.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pypiserver",
+            "run",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-P",
+            str(tmp_path / "htpasswd-fallback"),
+            "-a",
+            "update",
+            "--hash-algo",
+            "sha256",
+            str(packages),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{url}/simple/", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log_path.read_text())
+            time.sleep(0.1)
+        answer = requests.get(f"{url}/simple/example-pkg/", allow_redirects=False, timeout=5)
+        fallback_host = urlsplit(answer.headers.get("location", "")).hostname or ""
+        assert answer.status_code == 303, answer.status_code
+        assert fallback_host not in ("", "127.0.0.1"), answer.headers
+        yield FallingBack(f"{url}/", packages, fallback_host)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+class ProxyTrap:
+    """An HTTP proxy on 127.0.0.1 that forwards nothing: it notes what it is asked for and
+    refuses it. Named in the proxy variables, with the loopback exempted, it catches every
+    request the action would make to any host but 127.0.0.1 (this machine can reach PyPI)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        trap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def refuse(self) -> None:
+                trap.asked.append(f"{self.command} {self.path}")
+                self.send_error(403, "nothing leaves 127.0.0.1 in this test")
+
+            do_CONNECT = do_GET = do_HEAD = do_POST = refuse
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.env = {
+            name: value
+            for proxy in ("https_proxy", "http_proxy")
+            for name, value in ((proxy, url), (proxy.upper(), url))
+        } | {"no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def proxy_trap() -> Iterator[ProxyTrap]:
+    trap = ProxyTrap()
+    yield trap
+    trap.close()
+
+
+def assert_clean(run: Run, server: FallingBack, trap: ProxyTrap) -> None:
+    """No warning, no error, no redirect followed or complained of, nothing but 127.0.0.1."""
+    assert "::warning" not in run.stdout, run.log
+    assert "::error" not in run.stdout, run.log
+    said = (run.log + run.summary).lower()
+    assert "redirect" not in said, run.log
+    assert "could not" not in said, run.log  # the index was read, not given up on
+    assert server.fallback_host not in run.log + run.summary, run.log
+    assert trap.asked == []
+
+
+def test_with_fallback_a_dry_run_before_the_first_publish_finds_nothing_on_the_index(
+    runner: Runner,
+    pypiserver_with_fallback: FallingBack,
+    proxy_trap: ProxyTrap,
+    dists: list[Path],
+) -> None:
+    run = runner(
+        inputs(pypiserver_with_fallback, **{"dry-run": "true"}),
+        id_token=False,
+        extra_env=proxy_trap.env,
+    )
+
+    assert run.returncode == 0, run.log
+    assert {f["status"] for f in run.files()} == {"dry-run"}
+    for path in dists:
+        assert f"would upload {path.name}\n" in run.stdout, run.log
+    assert "already on the index" not in run.log + run.summary
+    assert_clean(run, pypiserver_with_fallback, proxy_trap)
+    assert pypiserver_with_fallback.files() == {}
+
+
+def test_with_fallback_a_new_project_is_published_and_then_found_on_this_index(
+    runner: Runner,
+    pypiserver_with_fallback: FallingBack,
+    proxy_trap: ProxyTrap,
+    dists: list[Path],
+) -> None:
+    run = runner(inputs(pypiserver_with_fallback), id_token=False, extra_env=proxy_trap.env)
+
+    assert run.returncode == 0, run.log
+    assert {f["status"] for f in run.files()} == {"uploaded"}
+    assert pypiserver_with_fallback.files() == {p.name: p.read_bytes() for p in dists}
+    assert run.outputs["verified"] == "true", run.log
+    assert_clean(run, pypiserver_with_fallback, proxy_trap)
+
+    again = runner(inputs(pypiserver_with_fallback), id_token=False, extra_env=proxy_trap.env)
+
+    assert again.returncode == 0, again.log
+    assert {f["status"] for f in again.files()} == {"already-there"}
+    assert_clean(again, pypiserver_with_fallback, proxy_trap)
