@@ -223,9 +223,22 @@ def test_the_lock_agrees_with_pyproject() -> None:
     )
 
 
-def test_the_dockerfile_installs_the_lock_with_hashes() -> None:
-    assert "COPY docker/requirements.txt " in dockerfile()
-    assert "--no-deps --require-hashes" in dockerfile()
+def test_the_dockerfile_installs_only_hash_locked_files() -> None:
+    """Both installs (uv, then the lock with uv) take nothing but pinned, hashed files."""
+    commands = dockerfile().replace("\\\n", " ").split("&&")
+    installs = [c for c in commands if " install " in c]
+    assert len(installs) == 2, installs
+    for command in installs:
+        assert "--no-deps" in command, command
+        assert "--require-hashes" in command, command
+    assert "-r /tmp/build/build-requirements.txt" in installs[0]
+    assert "-r /tmp/build/requirements.txt" in installs[1]
+    for name in ("requirements.txt", "build-requirements.txt"):
+        assert f"docker/{name}" in dockerfile()
+        problems: dict[str, None] = {}
+        pins = _parse_lock((DOCKER / name).read_text(), problems)
+        assert pins, name
+        assert list(problems) == [], f"{name}: {list(problems)}"  # e.g. a pin without hashes
 
 
 def test_the_lock_is_compiled_for_the_image_python_on_every_platform() -> None:
