@@ -42,11 +42,15 @@ def await_release(
     timeout: float,
     policy: RetryPolicy,
     console: Console,
+    provenance: bool | None = None,
 ) -> Served:
+    """`provenance`: an attested file counts as served once listed with its provenance (by
+    default on PyPI and TestPyPI, the indexes that keep attestations)."""
     waiting = {r.distribution.filename: r for r in results if r.status == "uploaded"}
     if not waiting:
         return Served(results, True)
-    provenance = bool(web_url(index.repository_url))
+    if provenance is None:
+        provenance = bool(web_url(index.repository_url))
     projects = {r.distribution.name for r in waiting.values()}
     served: set[str] = set()
     deadline = time.monotonic() + timeout

@@ -321,6 +321,7 @@ class Warehouse(StandIn):
         self.simple_status = 200  # 401 or 403: the simple API refuses to be read
         self.serve_delay = 0.0  # seconds after its upload before a file is listed
         self.served_sha256: dict[str, str] = {}  # filename -> the sha256 the simple API lies with
+        self.simple_hashes = True  # False: list files without their sha256, as some indexes do
         self.old_versions: set[str] = set()  # releases older than 14 days
         self.upload_times: list[tuple[str, float, float]] = []  # (filename, arrived, answered)
         self.in_flight = 0
@@ -625,7 +626,11 @@ class Warehouse(StandIn):
                             {
                                 "filename": f.filename,
                                 "url": f"/files/{f.filename}",
-                                "hashes": {"sha256": self.served_sha256.get(f.filename, f.sha256)},
+                                "hashes": (
+                                    {"sha256": self.served_sha256.get(f.filename, f.sha256)}
+                                    if self.simple_hashes
+                                    else {}
+                                ),
                                 "provenance": self._provenance(f),
                             }
                             for f in files
@@ -634,12 +639,16 @@ class Warehouse(StandIn):
                 ).encode(),
             )
         links = "".join(
-            f'<a href="/files/{html.escape(f.filename)}'
-            f'#sha256={self.served_sha256.get(f.filename, f.sha256)}">'
+            f'<a href="/files/{html.escape(f.filename)}{self._fragment(f)}">'
             f"{html.escape(f.filename)}</a><br>"
             for f in files
         )
         return 200, {"content-type": "text/html"}, f"<html><body>{links}</body></html>".encode()
+
+    def _fragment(self, stored: StoredFile) -> str:
+        if not self.simple_hashes:
+            return ""
+        return f"#sha256={self.served_sha256.get(stored.filename, stored.sha256)}"
 
     def _provenance(self, stored: StoredFile) -> str | None:
         if not stored.attestations:

@@ -6,11 +6,19 @@ tests/test_e2e_private_index.py.
 
 from __future__ import annotations
 
+import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Runner, assert_no_secrets, build_dists
+from publisher.await_release import await_release
+from publisher.console import Console
+from publisher.distributions import Distribution, find_distributions
+from publisher.http import RetryPolicy, make_session
+from publisher.results import FileResult
+from publisher.simple import Index
+from tests.conftest import Runner, assert_no_secrets, build_dists, rebuild_with_other_content
 from tests.servers import OidcRuntime, Warehouse
 
 
@@ -156,3 +164,55 @@ def test_a_new_version_beside_a_published_one(
     statuses = {f["filename"]: f["status"] for f in run.files()}
     assert {statuses[p.name] for p in newer} == {"uploaded"}
     assert {statuses[p.name] for p in dists} == {"already-there"}
+
+
+def test_an_index_without_hashes_is_taken_at_its_word_with_a_warning(
+    runner: Runner, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    warehouse.simple_hashes = False
+    assert runner({"repository-url": warehouse.upload_url}).returncode == 0
+    rebuild_with_other_content(dists)  # which it cannot tell from what it has
+    warehouse.requests.clear()
+
+    run = runner({"repository-url": warehouse.upload_url})
+
+    assert run.returncode == 0, run.log
+    assert {f["status"] for f in run.files()} == {"already-there"}
+    assert run.stdout.count("no hash on the index::") == 2
+    assert "by name: the index gives no hash" in run.summary
+    assert warehouse.count("POST", "/legacy/") == 0
+
+
+@pytest.mark.parametrize("attested", [True, False])
+def test_on_an_index_that_keeps_attestations_a_file_is_served_with_its_provenance(
+    runner: Runner, warehouse: Warehouse, dists: list[Path], attested: bool
+) -> None:
+    """As on PyPI, where a file uploaded with attestations must be listed with its provenance
+    (checked by `await_release` on PyPI's hosts only; asked for here). Without attestations
+    the index has no provenance to list: the files never count as served."""
+    inputs = {"repository-url": warehouse.upload_url, "await-release": "false"}
+    assert runner(inputs | {"attestations": str(attested).lower()}).returncode == 0
+    uploaded = tuple(  # each as the action reports a file it sent with its attestation
+        FileResult(replace(d, attestation_files=(_publish_attestation(d),)), "uploaded")
+        for d in find_distributions(dists[0].parent).distributions
+    )
+    console = Console(io.StringIO(), in_actions=False)
+
+    with make_session() as session:
+        served = await_release(
+            session,
+            Index(warehouse.upload_url),
+            "",
+            uploaded,
+            timeout=0.5 if not attested else 5,
+            policy=RetryPolicy(delay=0.01),
+            console=console,
+            provenance=True,
+        )
+
+    assert served.verified is attested
+    assert {r.served for r in served.results} == {attested}
+
+
+def _publish_attestation(dist: Distribution) -> Path:
+    return dist.path.with_name(dist.filename + ".publish.attestation")
