@@ -35,7 +35,7 @@ from publisher.distributions import (
     find_distributions,
 )
 from publisher.errors import PublishError, TrustedPublishingError
-from publisher.existing import compare_with_index, conflict_error, other_build
+from publisher.existing import Comparison, compare_with_index, conflict_error
 from publisher.http import RetryPolicy, make_session
 from publisher.index import index_name, release_url, web_url
 from publisher.oidc import (
@@ -127,7 +127,7 @@ def _publish(
         )
         if dry_run.enabled:
             report = _dry_run(
-                settings, context, dry_run, dists, listing, exchange, release, console
+                settings, context, dry_run, dists, comparison, exchange, release, console
             )
             note = _preview_attestations(plan, context, exchange, dists, console)
             return replace(report, attestation_note=note, index_note=listing.problem)
@@ -384,25 +384,25 @@ def _dry_run(
     context: RunContext,
     dry_run: DryRun,
     dists: tuple[Distribution, ...],
-    listing: Listing,
+    comparison: Comparison,
     exchange: Exchange,
     release: str,
     console: Console,
 ) -> Report:
+    """What a real run would do with each file, as `compare_with_index` decided it."""
     exchange_result = _prove_exchange(settings, context, exchange, dists, console)
     results = []
-    conflicts = []
     for dist in dists:
-        remote = listing.files.get(dist.filename)
-        note = ""
-        if remote is not None:
-            same = not remote.sha256 or remote.sha256 == dist.digests.sha256
-            note = "identical file already on the index" if same else "other content on the index"
-            if not same and not settings.skip_existing:
-                conflicts.append(other_build(dist, remote))
-        verb = "would skip" if remote is not None else "would upload"
-        results.append(FileResult(dist, "dry-run", url=remote.url if remote else "", note=note))
+        settled = comparison.settled.get(dist.filename)
+        if settled is not None:
+            verb, note, url = "would skip", settled.note, settled.url
+        elif dist in comparison.to_upload:
+            verb, note, url = "would upload", "", ""
+        else:  # one of the conflicts
+            verb, note, url = "would fail on", "other content on the index", ""
+        results.append(FileResult(dist, "dry-run", url=url, note=note))
         console.line(f"{verb} {dist.filename}" + (f" ({note})" if note else ""))
+    conflicts = comparison.conflicts
     error = conflict_error(conflicts, dry_run=True) if conflicts else None
     return Report(settings.repository_url, dry_run, tuple(results), release, exchange_result, error)
 
