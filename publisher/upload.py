@@ -260,7 +260,8 @@ def _upload_one(
         return FileResult(dist, "uploaded", seconds=seconds)
 
     if response.status_code in (400, 403, 409):
-        settled = _settle(dist, response, index, root, skip_existing, len(attempts) > 1, console)
+        retried = len(attempts) > 1
+        settled = _settle(dist, response, index, root, skip_existing, retried, policy, console)
         if settled is not None:
             return replace(settled, seconds=seconds)
     if response.status_code in (401, 403):
@@ -312,6 +313,7 @@ def _settle(
     root: str,
     skip_existing: bool,
     retried: bool,
+    policy: RetryPolicy,
     console: Console,
 ) -> FileResult | None:
     """The index refused the upload: is the file there? Asked of the index itself, not guessed
@@ -322,7 +324,7 @@ def _settle(
             session,
             index,
             [dist.name],
-            policy=RetryPolicy(delay=0.5),
+            policy=policy,
             log=console.line,
             root=root,
             fresh=True,
