@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +15,25 @@ from publisher.settings import Settings
 
 
 @dataclass(frozen=True)
+class OidcRequest:
+    """Where the Actions runtime hands out the job's OIDC tokens, and the bearer token to ask
+    with: the two variables a job with `id-token: write` gets."""
+
+    url: str
+    bearer: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class RunContext:
     in_actions: bool
     fork_reason: str  # why this run looks like it comes from a fork; empty if it does not
-    oidc_available: bool  # the job has `id-token: write` (the runtime's variables are set)
+    oidc_request: OidcRequest | None  # None: no `id-token: write` (or not in Actions)
     output_path: Path | None
     summary_path: Path | None
+
+    @property
+    def oidc_available(self) -> bool:
+        return self.oidc_request is not None
 
 
 @dataclass(frozen=True)
@@ -36,10 +49,7 @@ def load_context(environ: Mapping[str, str]) -> RunContext:
         fork_reason=_fork_reason(
             environ.get("GITHUB_EVENT_NAME", ""), event, environ.get("GITHUB_REPOSITORY", "")
         ),
-        oidc_available=bool(
-            environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
-            and environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-        ),
+        oidc_request=_oidc_request(environ),
         output_path=_path(environ.get("GITHUB_OUTPUT", "")),
         summary_path=_path(environ.get("GITHUB_STEP_SUMMARY", "")),
     )
@@ -68,6 +78,12 @@ def _fork_reason(event_name: str, event: Mapping[str, Any], repository: str) -> 
     if own.get("fork") is True:
         return f"The repository `{own.get('full_name', repository)}` is a fork."
     return ""
+
+
+def _oidc_request(environ: Mapping[str, str]) -> OidcRequest | None:
+    url = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL", "")
+    bearer = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
+    return OidcRequest(url, bearer) if url and bearer else None
 
 
 def _read_event(path: str) -> Mapping[str, Any]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import requests
 
+from publisher.context import OidcRequest
 from publisher.diagnosis import explain_refusal
 from publisher.errors import PublishError, TrustedPublishingError
 from publisher.http import RetryPolicy, Transient, answer_text, request, with_retries
@@ -52,6 +53,7 @@ class Exchange:
     policy: RetryPolicy
     log: Callable[[str], None]
     mask: Callable[[str], None]
+    oidc_request: OidcRequest | None = None  # the Actions runtime's, where the job has one
 
     @property
     def base(self) -> str:
@@ -94,17 +96,15 @@ def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
     the Actions runtime only through it. Elsewhere (no request variables: a missing permission;
     another CI; a laptop) `id` tells, as before.
     """
-    import os
-
-    url = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL", "")
-    bearer = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
+    runtime = exchange.oidc_request
 
     def ask_github(_number: int) -> str | None:
         from urllib.parse import quote
 
+        assert runtime is not None
         response = exchange.session.get(
-            f"{url}&audience={quote(audience, safe='')}",  # the URL has a query already
-            headers={"Authorization": f"bearer {bearer}"},
+            f"{runtime.url}&audience={quote(audience, safe='')}",  # the URL has a query already
+            headers={"Authorization": f"bearer {runtime.bearer}"},
             allow_redirects=False,  # the bearer token goes to the runtime only
         )
         if response.status_code >= 500:
@@ -139,7 +139,7 @@ def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
             ) from e
 
     token = with_retries(
-        ask_github if os.environ.get("GITHUB_ACTIONS") and url and bearer else ask_id,
+        ask_github if runtime is not None else ask_id,
         url="ACTIONS_ID_TOKEN_REQUEST_URL",
         what="Requesting the OIDC token",
         policy=exchange.policy,

@@ -120,7 +120,14 @@ def _publish(
         (settings.user, settings.password) if settings.password else None,
     )
     with make_session() as session:
-        exchange = Exchange(session, settings.repository_url, policy, console.line, console.mask)
+        exchange = Exchange(
+            session,
+            settings.repository_url,
+            policy,
+            console.line,
+            console.mask,
+            context.oidc_request,
+        )
         listing = _read(session, index, dists, policy, console)
         comparison = compare_with_index(
             dists, listing, skip_existing=settings.skip_existing, console=console

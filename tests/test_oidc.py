@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
+from publisher.context import load_context
 from publisher.diagnosis import read_claims
 from publisher.errors import RedirectRefused, TrustedPublishingError
 from publisher.http import RetryPolicy, make_session
@@ -28,6 +31,7 @@ def masked() -> list[str]:
 
 @pytest.fixture
 def exchange(warehouse: Warehouse, masked: list[str]) -> Iterator[Exchange]:
+    """As the run makes it; with the Actions runtime where a test asked for `github` first."""
     with make_session() as session:
         yield Exchange(
             session,
@@ -35,6 +39,7 @@ def exchange(warehouse: Warehouse, masked: list[str]) -> Iterator[Exchange]:
             RetryPolicy(delay=0.01),
             log=lambda _: None,
             mask=masked.append,
+            oidc_request=load_context(os.environ).oidc_request,
         )
 
 
@@ -75,9 +80,9 @@ def test_oidc_token_is_masked_and_has_the_audience(
 def test_no_permission_says_what_to_add(
     github: None, exchange: Exchange, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-    with pytest.raises(TrustedPublishingError) as raised:
-        fetch_oidc_token(exchange, "pypi")
+    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN")  # in GitHub Actions, without the
+    with pytest.raises(TrustedPublishingError) as raised:  # permission: no request at all
+        fetch_oidc_token(replace(exchange, oidc_request=None), "pypi")
     assert "id-token: write" in raised.value.title
     assert "permissions:\n      id-token: write" in raised.value.markdown
 
