@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,17 +42,19 @@ class PyPIServer:
         return {p.name: p.read_bytes() for p in sorted(self.packages.iterdir())}
 
 
-@pytest.fixture
-def pypiserver(tmp_path: Path) -> Iterator[PyPIServer]:
-    packages = tmp_path / "packages"
+@contextmanager
+def running_pypiserver(tmp_path: Path, name: str) -> Iterator[PyPIServer]:
+    """A real pypiserver on 127.0.0.1, with `alice` allowed to upload; its log in `name.log`."""
+    packages = tmp_path / f"{name}-packages"
     packages.mkdir()
-    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd"), new=True)
+    htpasswd = HtpasswdFile(str(tmp_path / f"{name}.htpasswd"), new=True)
     htpasswd.set_password(USER, PASSWORD)
     htpasswd.save()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    log = (tmp_path / "pypiserver.log").open("w")
+    log_path = tmp_path / f"{name}.log"
+    log = log_path.open("w")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -63,7 +66,7 @@ def pypiserver(tmp_path: Path) -> Iterator[PyPIServer]:
             "-p",
             str(port),
             "-P",
-            str(tmp_path / "htpasswd"),
+            str(tmp_path / f"{name}.htpasswd"),
             "-a",
             "update",
             "--hash-algo",
@@ -74,20 +77,28 @@ def pypiserver(tmp_path: Path) -> Iterator[PyPIServer]:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{url}/simple/", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError((tmp_path / "pypiserver.log").read_text())
-        time.sleep(0.1)
-    yield PyPIServer(f"{url}/", packages)
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{url}/simple/", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(log_path.read_text())
+            time.sleep(0.1)
+        yield PyPIServer(f"{url}/", packages)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def pypiserver(tmp_path: Path) -> Iterator[PyPIServer]:
+    with running_pypiserver(tmp_path, "pypiserver") as server:
+        yield server
 
 
 def inputs(server: PyPIServer, **extra: str) -> dict[str, str]:
@@ -219,58 +230,12 @@ def pypiserver_with_fallback(tmp_path: Path) -> Iterator[FallingBack]:
     /simple/<project>/` of a project it does not hold answers `303 See Other` with `Location:`
     PyPI's page of that name (`/+simple/<project>/` answers 404). The redirect is checked here,
     so that the tests below cannot pass for want of it."""
-    packages = tmp_path / "packages-fallback"
-    packages.mkdir()
-    htpasswd = HtpasswdFile(str(tmp_path / "htpasswd-fallback"), new=True)
-    htpasswd.set_password(USER, PASSWORD)
-    htpasswd.save()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log_path = tmp_path / "pypiserver-fallback.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pypiserver",
-            "run",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-P",
-            str(tmp_path / "htpasswd-fallback"),
-            "-a",
-            "update",
-            "--hash-algo",
-            "sha256",
-            str(packages),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/simple/", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log_path.read_text())
-            time.sleep(0.1)
-        answer = requests.get(f"{url}/simple/example-pkg/", allow_redirects=False, timeout=5)
+    with running_pypiserver(tmp_path, "pypiserver-fallback") as server:
+        answer = requests.get(f"{server.url}simple/example-pkg/", allow_redirects=False, timeout=5)
         fallback_host = urlsplit(answer.headers.get("location", "")).hostname or ""
         assert answer.status_code == 303, answer.status_code
         assert fallback_host not in ("", "127.0.0.1"), answer.headers
-        yield FallingBack(f"{url}/", packages, fallback_host)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        yield FallingBack(server.url, server.packages, fallback_host)
 
 
 class ProxyTrap:
