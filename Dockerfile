@@ -12,21 +12,20 @@ FROM python:3.13-slim@sha256:8d9d0b8bcf6506481eae4907c18f5e3e7902e629f5f6d684f9e
 FROM ${BASE_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_ROOT_USER_ACTION=ignore
+    PYTHONDONTWRITEBYTECODE=1
 
-# One step, since every step costs its own container: uv (hash-pinned, then uninstalled)
-# installs the lock in a fraction of the time pip takes, then only what a run imports is
-# byte-compiled (docker/precompile.py says why). UV_NATIVE_TLS: trust the image's CA store, as
-# pip does, so a build behind a TLS-inspecting proxy works for both.
-COPY docker/build-requirements.txt docker/requirements.txt docker/precompile.py /tmp/build/
+# One step, since every step costs its own container: uv (fetched by docker/fetch_uv.py, its
+# hash checked against build-requirements.txt, and deleted with the rest of /tmp/build) installs
+# the lock in a fraction of the time pip takes, then only what a run imports is byte-compiled
+# (docker/precompile.py says why). UV_NATIVE_TLS: trust the image's CA store, as fetch_uv.py
+# does, so a build behind a TLS-inspecting proxy works for both; TMPDIR: uv's lock file goes too.
+COPY docker/build-requirements.txt docker/requirements.txt \
+     docker/fetch_uv.py docker/precompile.py /tmp/build/
 COPY publisher /opt/publisher/publisher
-RUN python -m pip install --no-deps --require-hashes --no-compile -r /tmp/build/build-requirements.txt \
-    && UV_NATIVE_TLS=1 UV_NO_CACHE=1 python -m uv pip install --system --break-system-packages \
-        --no-deps --require-hashes --no-compile -r /tmp/build/requirements.txt \
-    && python -m uv pip uninstall --system --break-system-packages uv \
+RUN python /tmp/build/fetch_uv.py /tmp/build/build-requirements.txt /tmp/build/uv \
+    && UV_NATIVE_TLS=1 UV_NO_CACHE=1 TMPDIR=/tmp/build /tmp/build/uv pip install \
+        --system --break-system-packages --no-deps --require-hashes --no-compile \
+        -r /tmp/build/requirements.txt \
     && python /tmp/build/precompile.py /opt/publisher/publisher \
     && rm -r /tmp/build
 ENV PYTHONPATH=/opt/publisher
