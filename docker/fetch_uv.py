@@ -73,7 +73,8 @@ def fit(filename: str, machine: str, libc: tuple[str, str]) -> tuple[int, int] |
         needed = needs(tag, machine)
         if needed is None or needed[0] != family or (family == "glibc" and needed[1] > have):
             continue
-        best = max(best or needed[1], needed[1])
+        if best is None or needed[1] > best:
+            best = needed[1]
     return best
 
 
@@ -128,7 +129,8 @@ def main(lock: Path, destination: Path) -> None:
         and (rank := fit(name, machine, libc)) is not None
     }
     if not fits:
-        sys.exit(f"{index}: no uv {version} wheel for {machine} with {libc[0] or 'musl'} {libc[1]}")
+        library = " ".join(libc) if libc[0] else "musl"
+        sys.exit(f"{index}: no uv {version} wheel for {machine} with {library}")
     name = max(fits, key=fits.__getitem__)
     body, _ = get(listed[name], "*/*")
     digest = hashlib.sha256(body).hexdigest()
