@@ -23,33 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests import images
 from tests.conftest import ROOT
 
 
 def build(context: Path, tag: str, base: str) -> float:
     """Build `context` as the tests do; the wall time in seconds."""
     started = time.monotonic()
-    subprocess.run(
-        [
-            "buildah",
-            "build",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-            "--pull=never",
-            "--layers=false",
-            "--build-arg",
-            f"BASE_IMAGE={base}",
-            "-q",
-            "-t",
-            tag,
-            str(context),
-        ],
-        capture_output=True,
-        check=True,
-        timeout=900,
-    )
+    subprocess.run(images.build_command(context, tag, base), capture_output=True, check=True)
     return time.monotonic() - started
 
 
@@ -79,12 +60,9 @@ def main() -> None:
     parser.add_argument("anchor", type=Path, help="a checkout of pypa/gh-action-pypi-publish")
     parser.add_argument("--pairs", type=int, default=10, help="builds of each, alternating")
     args = parser.parse_args()
-    setup = subprocess.run(
-        ["bash", str(ROOT / "tests" / "container" / "setup.sh")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    setup = images.set_up()
+    if setup.returncode != 0:
+        raise SystemExit(f"tests/container/setup.sh failed:\n{setup.stdout}\n{setup.stderr}")
     base = setup.stdout.split()[-1]
     with tempfile.TemporaryDirectory() as tmp:
         contexts = {"ours": ROOT, "anchor": on_base(args.anchor.resolve(), base, Path(tmp))}

@@ -1,6 +1,7 @@
 """The image built from our real Dockerfile, run the way the runner runs a Docker action.
 
-`tests/container/setup.sh` makes buildah and podman work here (no Docker engine, no Docker Hub).
+`tests/container/setup.sh` makes buildah and podman work here (no Docker engine, no Docker Hub);
+`tests/images.py` builds as the runner does.
 The test needs root; it is skipped elsewhere, unless PUBLISHER_CONTAINER_TESTS=required (as in
 CI), where not being able to run it is a failure.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests import images
 from tests.conftest import (
     ROOT,
     Run,
@@ -45,39 +47,13 @@ def image() -> str:
         _unavailable("needs root for podman and buildah")
     if shutil.which("apt-get") is None and shutil.which("podman") is None:
         _unavailable("no podman and no apt-get to install it")
-    setup = subprocess.run(
-        ["bash", str(ROOT / "tests" / "container" / "setup.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
+    setup = images.set_up()
     if setup.returncode != 0:
         _unavailable(f"setup failed:\n{setup.stdout}\n{setup.stderr}")
     started = time.monotonic()
-    build = subprocess.run(
-        [
-            "buildah",
-            "build",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-            "--pull=never",
-            "--layers=false",
-            # setup.sh prints the local stand-in for the pinned base image
-            "--build-arg",
-            f"BASE_IMAGE={setup.stdout.split()[-1]}",
-            "-q",
-            "-t",
-            IMAGE,
-            str(ROOT),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    # setup.sh prints the local stand-in for the pinned base image
+    command = images.build_command(ROOT, IMAGE, setup.stdout.split()[-1])
+    build = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
     assert build.returncode == 0, build.stdout + build.stderr
     print(f"image built in {time.monotonic() - started:.1f} s")
     return IMAGE
