@@ -168,7 +168,7 @@ def _failure_section(error: PublishError) -> str:
 
 
 def _published(report: Report) -> bool:
-    return any(r.status in ("uploaded", "already-there", "skipped") for r in report.results)
+    return any(r.on_index for r in report.results)
 
 
 def _closing_lines(report: Report, console: Console) -> None:

@@ -17,3 +17,8 @@ class FileResult:
     seconds: float = 0.0
     note: str = ""
     served: bool | None = None  # seen on the index after the upload; None: not checked
+
+    @property
+    def on_index(self) -> bool:
+        """The index has a file of this name now: this run's, or one that was there."""
+        return self.status in ("uploaded", "already-there", "skipped")

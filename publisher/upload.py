@@ -357,9 +357,7 @@ def _settle(
 
 def _partial(error: PublishError, results: tuple[FileResult, ...]) -> PublishError:
     """`error`, with the list of what made it and what did not (unless there was one file)."""
-    uploaded = tuple(
-        r.distribution.filename for r in results if r.status in ("uploaded", "skipped")
-    )
+    uploaded = tuple(r.distribution.filename for r in results if r.on_index)
     unknown = tuple(r.distribution.filename for r in results if r.status == "unknown")
     if not uploaded and not unknown and len(results) == 1:
         return error
