@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 
@@ -191,7 +191,7 @@ def _parse(response: requests.Response, url: str) -> dict[str, RemoteFile] | Non
         result = {}
         for href, provenance in parser.links:
             link, _, fragment = urljoin(url, href).partition("#")
-            filename = urlsplit(link).path.rsplit("/", 1)[-1]
+            filename = unquote(urlsplit(link).path.rsplit("/", 1)[-1])  # as pip reads it
             sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
             result[filename] = RemoteFile(sha256, link, provenance)
         return result
