@@ -214,12 +214,18 @@ def _final(result: T, url: str) -> T:
     if isinstance(result, requests.Response):
         if result.is_redirect:
             raise RedirectRefused(url, result.headers.get("location", "?"))
-        if result.status_code >= 500:
-            result.close()
-            raise Transient(
-                f"HTTP {result.status_code} {result.reason}", result.headers.get("retry-after")
-            )
+        raise_if_transient(result)
     return result
+
+
+def raise_if_transient(response: requests.Response) -> None:
+    """`Transient` for a 5xx, with the server's Retry-After: for an attempt that reads the
+    answer itself rather than return it to `with_retries`."""
+    if response.status_code >= 500:
+        response.close()
+        raise Transient(
+            f"HTTP {response.status_code} {response.reason}", response.headers.get("retry-after")
+        )
 
 
 def describe_failure(error: Exception) -> str:

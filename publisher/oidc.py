@@ -21,7 +21,14 @@ import requests
 from publisher.context import OidcRequest
 from publisher.diagnosis import explain_refusal
 from publisher.errors import PublishError, TrustedPublishingError
-from publisher.http import RetryPolicy, Transient, answer_text, request, with_retries
+from publisher.http import (
+    RetryPolicy,
+    Transient,
+    answer_text,
+    raise_if_transient,
+    request,
+    with_retries,
+)
 from publisher.index import index_name, oidc_base
 
 PERMISSION_SNIPPET = """\
@@ -107,11 +114,7 @@ def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
             headers={"Authorization": f"bearer {runtime.bearer}"},
             allow_redirects=False,  # the bearer token goes to the runtime only
         )
-        if response.status_code >= 500:
-            raise Transient(
-                f"HTTP {response.status_code} {response.reason}",
-                response.headers.get("retry-after"),
-            )
+        raise_if_transient(response)
         if response.status_code != 200:
             said = answer_text(response, limit=500)
             raise TrustedPublishingError(
