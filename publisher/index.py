@@ -59,7 +59,7 @@ def simple_roots(repository_url: str) -> SimpleRoots:
     the README). No single rule maps an upload URL to its simple API: where the URL does not say
     which family the index is, the candidates are probed (`publisher.simple`)."""
     parts = urlsplit(repository_url)
-    host = parts.hostname or ""
+    host = parts.netloc.rpartition("@")[2]  # with its port, as self-hosted indexes often have
     path = parts.path if parts.path.endswith("/") else parts.path + "/"
     base = f"{parts.scheme}://{parts.netloc}"
     web = web_url(repository_url)

@@ -48,6 +48,11 @@ def test_other_indexes_have_no_release_page() -> None:
             "https://nexus.acme.example/repository/pypi-internal/simple/",
             "Nexus",
         ),
+        (  # self-hosted, on a port of its own
+            "http://nexus.acme.example:8081/repository/pypi-internal/",
+            "http://nexus.acme.example:8081/repository/pypi-internal/simple/",
+            "Nexus",
+        ),
         (
             "https://git.acme.example/api/v4/projects/42/packages/pypi",
             "https://git.acme.example/api/v4/projects/42/packages/pypi/simple/",
@@ -56,6 +61,11 @@ def test_other_indexes_have_no_release_page() -> None:
         (
             "https://forge.acme.example/api/packages/alice/pypi",
             "https://forge.acme.example/api/packages/alice/pypi/simple/",
+            "Gitea or Forgejo",
+        ),
+        (
+            "http://forge.acme.example:3000/api/packages/alice/pypi",
+            "http://forge.acme.example:3000/api/packages/alice/pypi/simple/",
             "Gitea or Forgejo",
         ),
         (
