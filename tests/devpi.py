@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import itertools
 import re
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from tests.servers import free_port, wait_until_up
 
 USER, PASSWORD = "alice", "devpi-horse-battery-staple"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -48,9 +48,7 @@ class DevpiServer:
         )
         if init.returncode != 0:
             raise RuntimeError(f"devpi-init failed:\n{init.stdout}{init.stderr}")
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = directory / "devpi-server.log"
         self._log = self.log_path.open("w")
@@ -83,7 +81,7 @@ class DevpiServer:
         )
         self._indexes = itertools.count(1)
         try:
-            self._wait_until_up()
+            wait_until_up(f"{self.url}/+api", self.process, self.log_path, timeout=60)
             response = requests.put(
                 f"{self.url}/{USER}",
                 json={"password": PASSWORD, "email": f"{USER}@example.com"},
@@ -93,18 +91,6 @@ class DevpiServer:
         except BaseException:
             self.close()
             raise
-
-    def _wait_until_up(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{self.url}/+api", timeout=1).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"devpi-server did not start:\n{self.log()}")
-            time.sleep(0.05)
 
     def new_index(self, *, volatile: bool = False) -> DevpiIndex:
         """A fresh index of alice's, with no base (no PyPI mirror behind it)."""

@@ -16,21 +16,47 @@ import html
 import json
 import re
 import secrets
+import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 WORKFLOW_FILENAME_RE = re.compile(r"[^/]+\.(yml|yaml)(?=@)")
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on, for a server started in another process."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(url: str, process: subprocess.Popen[Any], log: Path, *, timeout: float) -> None:
+    """Until `url` answers 200. A server that exits first, or takes longer than `timeout`
+    seconds, is an error that shows its `log`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{process.args!r} did not start:\n{log.read_text()}")
+        time.sleep(0.05)
 
 
 class _Server(ThreadingHTTPServer):

@@ -4,11 +4,9 @@ Warehouse stand-in (400 "File already exists"). skip-existing works on both."""
 from __future__ import annotations
 
 import hashlib
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ from tests.conftest import (
     pip_install,
     rebuild_with_other_content,
 )
-from tests.servers import Warehouse
+from tests.servers import Warehouse, free_port, wait_until_up
 
 USER, PASSWORD = "alice", "correct-horse-battery-staple"
 
@@ -50,9 +48,7 @@ def running_pypiserver(tmp_path: Path, name: str) -> Iterator[PyPIServer]:
     htpasswd = HtpasswdFile(str(tmp_path / f"{name}.htpasswd"), new=True)
     htpasswd.set_password(USER, PASSWORD)
     htpasswd.save()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log_path = tmp_path / f"{name}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -78,16 +74,7 @@ def running_pypiserver(tmp_path: Path, name: str) -> Iterator[PyPIServer]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/simple/", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(log_path.read_text())
-            time.sleep(0.1)
+        wait_until_up(f"{url}/simple/", process, log_path, timeout=30)
         yield PyPIServer(f"{url}/", packages)
     finally:
         process.terminate()
