@@ -20,7 +20,7 @@ from publisher.errors import PublishError, UploadError
 from publisher.http import RetryPolicy
 from publisher.index import index_name, web_url
 from publisher.results import FileResult
-from publisher.simple import Index, RemoteFile, read_index
+from publisher.simple import Index, read_index
 
 FIRST_INTERVAL = 0.5  # seconds; doubled after each look, up to
 MAX_INTERVAL = 15.0
@@ -70,7 +70,9 @@ def await_release(
             for filename in sorted(waiting.keys() - served):
                 remote = listing.files.get(filename)
                 dist = waiting[filename].distribution
-                if remote is None or (provenance and dist.attestation_files and not _has(remote)):
+                if remote is None or (
+                    provenance and dist.attestation_files and not remote.provenance
+                ):
                     continue
                 if remote.sha256 and remote.sha256 != dist.digests.sha256:
                     return Served(
@@ -101,10 +103,6 @@ def await_release(
                 return Served(_mark(results, served), False)
             time.sleep(interval)
             interval = min(interval * 2, MAX_INTERVAL)
-
-
-def _has(remote: RemoteFile) -> bool:
-    return bool(remote.provenance)
 
 
 def _mark(results: tuple[FileResult, ...], served: set[str]) -> tuple[FileResult, ...]:
