@@ -11,6 +11,7 @@ simple index that pip can install from. Both record what they received, for the 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import html
 import json
@@ -23,6 +24,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -100,6 +102,9 @@ class StandIn:
         scheme = "https" if tls is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.requests: list[tuple[str, str]] = []  # (method, path)
+        # path prefix -> a hostile answer: `answer(handler, body)` writes whatever bytes it likes
+        # to `handler.wfile` (a bare CR in the status line, a page sent a byte a second...)
+        self.takeover: dict[str, Callable[[BaseHTTPRequestHandler, bytes], None]] = {}
         self.lock = threading.Lock()
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -115,6 +120,13 @@ class StandIn:
         body = handler.rfile.read(length) if length else b""
         with self.lock:
             self.requests.append((handler.command, handler.path))
+        route = urlsplit(handler.path).path
+        for prefix, answer in list(self.takeover.items()):
+            if route.startswith(prefix):
+                handler.close_connection = True
+                with contextlib.suppress(OSError):  # the client gave up: as a hostile answer wants
+                    answer(handler, body)
+                return
         try:
             status, headers, payload = self.handle(
                 handler.command, handler.path, handler.headers, body
