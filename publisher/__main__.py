@@ -1,8 +1,10 @@
 """`python -m publisher`: the action's entry point, and the same tool on a laptop.
 
-The environment is read here and nowhere else; exit 0 when everything was published (or a dry
-run found nothing wrong), 1 with an explanation otherwise. An exception that is not a
-`PublishError` is a bug: it keeps its traceback, with every secret redacted.
+The environment is read here (into the settings and the run context); exit 0 when everything
+was published (or a dry run found nothing wrong), 1 with an explanation otherwise. An exception
+that is not a `PublishError` is a bug: it keeps its traceback, with every secret redacted. From
+the first upload request on, `publish` itself reports every ending, bugs and cancellations
+included, file by file; what reaches this function then is a failure before any upload.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from publisher.cancel import Cancellation
+from publisher.cancel import Cancellation, Cancelled
 from publisher.console import Console
 from publisher.context import RunContext, decide_dry_run, load_context
 from publisher.errors import PublishError
 from publisher.network import setup_network
 from publisher.settings import Settings, load_settings
 from publisher.worker import Worker
+
+if TYPE_CHECKING:
+    from publisher.publish import Report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cancellation = Cancellation()
     cancellation.install()
     worker = None
+    report = None
     try:
         settings = load_settings(environ, sys.argv[1:] if argv is None else argv)
         console.mask(settings.password)
@@ -41,38 +48,55 @@ def main(argv: Sequence[str] | None = None) -> int:
             worker = Worker(lambda: _prepare_signing(settings, console))
 
         from publisher.publish import publish
-        from publisher.report import write_report
 
         report = publish(settings, context, console, worker, cancellation)
         with cancellation.deferred():
-            write_report(report, context, console)
+            _write_report(report, context, console)
     except PublishError as error:
-        from publisher.report import write_failure
-
-        with cancellation.deferred():
-            write_failure(error, context, console)
+        _write_failure(error, context, console, cancellation)
+        return 1
+    except Cancelled as stop:
+        if report is not None:  # stopped as the report was about to be written: write it
+            with cancellation.deferred():
+                _write_report(report, context, console)
+            return 1
+        _write_failure(stop.before_upload(), context, console, cancellation)
         return 1
     except Exception as bug:
         import traceback
 
-        from publisher.report import write_failure
-
         sys.stderr.write(console.redact(traceback.format_exc()))
-        write_failure(
+        _write_failure(
             PublishError(
                 f"This is a bug in the action, not in your workflow (`{type(bug).__name__}`): "
-                "please report it with the traceback from the step's log. Files the log shows "
-                "as uploaded are on the index; the others are not.",
+                "please report it with the traceback from the step's log. Nothing was "
+                "uploaded: the action stopped before its first upload request.",
                 title="Internal error",
             ),
             context,
             console,
+            cancellation,
         )
         return 1
     finally:
         if worker is not None:
             worker.close()
     return 1 if report.error is not None else 0
+
+
+def _write_report(report: Report, context: RunContext, console: Console) -> None:
+    from publisher.report import write_report
+
+    write_report(report, context, console)
+
+
+def _write_failure(
+    error: PublishError, context: RunContext, console: Console, cancellation: Cancellation
+) -> None:
+    from publisher.report import write_failure
+
+    with cancellation.deferred():
+        write_failure(error, context, console)
 
 
 def _prepare_signing(settings: Settings, console: Console) -> object:

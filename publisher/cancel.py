@@ -1,11 +1,15 @@
 """A cancelled job: SIGTERM or SIGINT (a cancel, `timeout-minutes`, `docker stop`).
 
-The runner kills the container about 10 seconds after its stop signal, so the run has a few
-seconds to leave things tidy: start nothing new, give the uploads in flight a moment, revoke
-the minted token, and say in the summary and the outputs what is on the index and what is not.
-Outside the upload loop the first signal raises `Cancelled` where the run is (the minted token
-is revoked on the way out); inside it, the loop polls `requested` and winds down itself. A
-second signal exits at once.
+The runner kills the step about 10 seconds after its first signal, so the run has a few seconds
+to leave things tidy: start nothing new, give the uploads in flight a moment, revoke the minted
+token, and say in the summary and the outputs what is on the index and what is not. Outside the
+upload loop the first signal raises `Cancelled` where the run is; inside it, the loop polls
+`requested` and winds down itself. A second signal exits at once.
+
+`Cancelled` is a `BaseException`, as `KeyboardInterrupt` is: no `except Exception` or
+`except PublishError` on the way (an index that cannot be read, a token that cannot be revoked)
+can take it for a failure to go on from. `publisher.publish` turns it into the error that says
+what had been uploaded by then.
 """
 
 from __future__ import annotations
@@ -23,14 +27,29 @@ from publisher.errors import PublishError
 EXIT_AT_ONCE = 128  # + the signal's number, as a shell reports a process killed by it
 
 
-class Cancelled(PublishError):
-    title = "Cancelled"
+class Cancelled(BaseException):
+    """Raised where the run is when the job is being stopped."""
 
     def __init__(self, signal_name: str) -> None:
-        super().__init__(
-            f"The job was cancelled ({signal_name}) before anything was uploaded. Nothing was "
-            "published; the minted token, if any, was revoked.",
-            title=f"Cancelled ({signal_name})",
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+    def before_upload(self) -> PublishError:
+        """The error of a run stopped before its first upload request: nothing was sent."""
+        return PublishError(
+            f"The job was cancelled ({self.signal_name}) before anything was uploaded. Nothing "
+            "was published; the minted token, if any, was revoked.",
+            title=f"Cancelled ({self.signal_name})",
+        )
+
+    def after_upload(self) -> PublishError:
+        """The error of a run stopped once its uploads had begun: the outputs and the summary
+        list each file as it is."""
+        return PublishError(
+            f"The job was cancelled ({self.signal_name}) after the upload began. Each file is "
+            "listed as it is: uploaded (on the index), not uploaded, or unknown (cut off while "
+            "it was being sent: check the index). The minted token, if any, was revoked.",
+            title=f"Cancelled ({self.signal_name}) after the upload began",
         )
 
 
@@ -68,6 +87,12 @@ class Cancellation:
         sys.stdout.flush()
         if not self._deferred:
             raise Cancelled(name)
+
+    def check(self) -> None:
+        """Raise `Cancelled` if the job is being stopped: for a stage about to start something
+        new from within a deferred block."""
+        if self._requested.is_set():
+            raise Cancelled(self.signal_name)
 
 
 def restore_default_handlers() -> None:

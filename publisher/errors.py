@@ -7,6 +7,8 @@ Markdown explanation that says what happened and what to change. The entry point
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class PublishError(Exception):
     """Base class: a failure that is explained to the user, never a bug."""
@@ -18,6 +20,31 @@ class PublishError(Exception):
         self.markdown = markdown
         if title is not None:
             self.title = title
+
+
+class InternalError(PublishError):
+    """A bug in the action, met after the first upload request: the report still lists each
+    file as it is (the traceback is in the log)."""
+
+    title = "Internal error"
+
+    def __init__(self, bug: BaseException) -> None:
+        super().__init__(
+            f"This is a bug in the action, not in your workflow (`{type(bug).__name__}`): "
+            "please report it with the traceback from the step's log. The files listed as "
+            "uploaded are on the index; those listed as unknown may be.",
+        )
+
+
+def internal_error(bug: BaseException, redact: Callable[[str], str]) -> InternalError:
+    """A bug met after the first upload request: its traceback, secrets redacted, on stderr
+    (the step's log), and the error the report gives beside each file's status."""
+    import sys
+    import traceback
+
+    sys.stderr.write(redact("".join(traceback.format_exception(bug))))
+    sys.stderr.flush()
+    return InternalError(bug)
 
 
 class InputError(PublishError):

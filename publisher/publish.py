@@ -9,7 +9,7 @@ token is revoked at the end, whatever happened in between.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import requests
 
@@ -24,7 +24,7 @@ from publisher.attestations import (
     without_attestations,
 )
 from publisher.await_release import await_release
-from publisher.cancel import Cancellation
+from publisher.cancel import Cancellation, Cancelled
 from publisher.console import Console, human_size
 from publisher.context import DryRun, RunContext, decide_dry_run
 from publisher.diagnosis import read_claims
@@ -34,7 +34,7 @@ from publisher.distributions import (
     check_pypi_rules,
     find_distributions,
 )
-from publisher.errors import PublishError, TrustedPublishingError
+from publisher.errors import PublishError, TrustedPublishingError, internal_error
 from publisher.existing import Comparison, compare_with_index, conflict_error
 from publisher.http import RetryPolicy, make_session
 from publisher.index import index_name, release_url, web_url
@@ -79,10 +79,48 @@ def publish(
     dry_run = decide_dry_run(settings, context)
     if dry_run.enabled:
         console.notice(dry_run.reason, title="Dry run: nothing will be uploaded")
+    progress = _Progress()
     try:
-        return _publish(settings, context, dry_run, console, worker, cancellation or Cancellation())
+        return _publish(
+            settings, context, dry_run, console, worker, cancellation or Cancellation(), progress
+        )
     except PublishError as error:
-        return Report(settings.repository_url, dry_run, error=error)
+        return progress.ended(settings, dry_run, error)
+    except Cancelled as stop:
+        return progress.ended(
+            settings, dry_run, stop.after_upload() if progress.sending else stop.before_upload()
+        )
+    except Exception as bug:
+        if not progress.sending:
+            raise  # nothing was sent: the entry point shows it as any bug
+        return progress.ended(settings, dry_run, internal_error(bug, console.redact))
+
+
+@dataclass
+class _Progress:
+    """How far the run got, for an ending that is not the normal one: from the first upload
+    request on, every ending (an error, a cancelled job, a bug) says what became of each file."""
+
+    dists: tuple[Distribution, ...] = ()
+    settled: Mapping[str, FileResult] = field(default_factory=dict)  # on the index already
+    sending: tuple[Distribution, ...] = ()  # set just before the first upload request
+    results: tuple[FileResult, ...] = ()  # every file's, once the upload stage has ended
+    attested: tuple[Attested, ...] = ()
+    release: str = ""  # the release page, where the index has one
+
+    def ended(self, settings: Settings, dry_run: DryRun, error: PublishError) -> Report:
+        results = self.results
+        if self.sending and not results:  # cut off in the upload stage: each may have landed
+            unknown = tuple(FileResult(d, "unknown", note="check the index") for d in self.sending)
+            results = _in_order(self.dists, self.settled, unknown)
+        return Report(
+            settings.repository_url,
+            dry_run,
+            results,
+            self.release,
+            error=error,
+            attestations=self.attested if results else (),
+        )
 
 
 def _publish(
@@ -92,6 +130,7 @@ def _publish(
     console: Console,
     worker: Worker | None,
     cancellation: Cancellation,
+    progress: _Progress,
 ) -> Report:
     found = find_distributions(settings.packages_dir)
     if found.ignored:
@@ -140,6 +179,7 @@ def _publish(
             return replace(report, attestation_note=note, index_note=listing.problem)
         if comparison.conflicts:
             raise conflict_error(comparison.conflicts)
+        progress.dists, progress.settled, progress.release = dists, comparison.settled, release
         for result in comparison.settled.values():
             console.line(describe(result))
 
@@ -156,6 +196,8 @@ def _publish(
                         settings, plan, exchange, to_upload, console, worker
                     )
                 with cancellation.deferred():
+                    cancellation.check()  # stopped a moment ago: nothing is sent
+                    progress.sending, progress.attested = to_upload, attested
                     outcome = upload_distributions(
                         to_upload,
                         credentials,
@@ -170,6 +212,7 @@ def _publish(
                         concurrency=settings.upload_concurrency,
                         cancellation=cancellation,
                     )
+                    progress.results = _in_order(dists, comparison.settled, outcome.results)
         finally:
             with cancellation.deferred():
                 # Every token minted, renewed ones included: an upload may have used it until
@@ -434,9 +477,11 @@ def _prove_exchange(
         console.line(message)
         return message
     minted: list[UploadToken] = []
-    _mint(exchange, dists, minted, console)
-    for token in minted:
-        _revoke(exchange, token, console)
+    try:
+        _mint(exchange, dists, minted, console)
+    finally:
+        for token in minted:
+            _revoke(exchange, token, console)
     message = (
         f"Trusted publishing works: {index_name(settings.repository_url)} exchanged this run's "
         "OIDC token for an upload token, which was revoked at once."

@@ -24,7 +24,7 @@ from twine.repository import Repository
 from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.distributions import Distribution
-from publisher.errors import PublishError, UploadError
+from publisher.errors import PublishError, UploadError, internal_error
 from publisher.existing import already_there, other_build, skipped_other_build
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
 from publisher.index import index_name
@@ -119,8 +119,8 @@ def upload_distributions(
     for outcome in outcomes:
         if isinstance(outcome.error, PublishError):
             errors.append(outcome.error)
-        elif outcome.error is not None:
-            raise outcome.error  # a bug, with its traceback
+        elif outcome.error is not None:  # a bug: its traceback, and the other files' results
+            errors.append(internal_error(outcome.error, console.redact))
     if cancelled and cancellation is not None:
         name = cancellation.signal_name
         return Outcome(
@@ -224,6 +224,8 @@ def _result(
         return FileResult(dist, "failed", note=f"not attempted after {why}")
     if not outcome.finished:
         return FileResult(dist, "unknown", note="cut off by the cancellation: check the index")
+    if outcome.error is not None and not isinstance(outcome.error, PublishError):
+        return FileResult(dist, "unknown", note="cut off by an internal error: check the index")
     return FileResult(dist, "failed")
 
 

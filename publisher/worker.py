@@ -36,21 +36,30 @@ class Worker:
             _serve(prepare, calls, answers)  # never returns
         os.close(calls)
         os.close(answers)
+        self._open = {self._calls, self._answers}
 
     def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`function(prepared, *args, **kwargs)` in the worker: its value, or its exception
         raised here (or the one `prepare` raised, if it did).
 
         Everything goes through pickle: the function by name, the arguments and the answer.
+        Whatever interrupts the wait (a cancelled job raises `Cancelled` here) ends the worker
+        at once: it must not go on signing, or logging, for a run that has stopped.
         """
         import pickle
 
         if not self.pid:
             raise RuntimeError("a worker runs one call")
-        with os.fdopen(self._calls, "wb") as calls:
-            pickle.dump((function, args, kwargs), calls)
-        with os.fdopen(self._answers, "rb") as answers:
-            answer = answers.read()
+        try:
+            with os.fdopen(self._calls, "wb", closefd=False) as calls:
+                pickle.dump((function, args, kwargs), calls)
+            self._close(self._calls)
+            with os.fdopen(self._answers, "rb", closefd=False) as answers:
+                answer = answers.read()
+        except BaseException:
+            self.close()
+            raise
+        self._close(self._answers)
         self._reap()
         if not answer:
             raise RuntimeError("the worker process ended without an answer")
@@ -62,17 +71,28 @@ class Worker:
         raise RuntimeError(f"in the worker process:\n{value}")
 
     def close(self) -> None:
-        """End a worker that was not needed (it has done nothing but import)."""
+        """End the worker now, whatever it is doing (it was not needed, or the run stopped)."""
         if self.pid:
             import signal
+            from contextlib import suppress
 
-            os.close(self._calls)
-            os.close(self._answers)
-            os.kill(self.pid, signal.SIGKILL)
+            self._close(self._calls)
+            self._close(self._answers)
+            with suppress(ProcessLookupError):  # it had ended already: reaped all the same
+                os.kill(self.pid, signal.SIGKILL)
             self._reap()
 
+    def _close(self, fd: int) -> None:
+        """Each pipe end once: a second close could close a descriptor opened since."""
+        if fd in self._open:
+            self._open.discard(fd)
+            os.close(fd)
+
     def _reap(self) -> None:
-        os.waitpid(self.pid, 0)
+        from contextlib import suppress
+
+        with suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
         self.pid = 0
 
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
+from publisher.cancel import Cancellation, Cancelled
 from publisher.errors import AttestationError
 from publisher.worker import Worker
 
@@ -66,3 +70,35 @@ def test_a_worker_not_needed_is_killed_and_reaped() -> None:
 
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)  # already reaped: no zombie left
+
+
+def signs_for_a_long_time(_prepared: object, marker: str) -> None:
+    time.sleep(1.0)
+    with open(marker, "w") as f:
+        f.write("still working")
+
+
+def test_a_signal_during_the_call_ends_the_worker_at_once(tmp_path: Path) -> None:
+    """The job is cancelled while the worker signs: `Cancelled` reaches the caller, and the
+    worker is killed then, not left to go on logging entries for a run that has stopped."""
+    cancellation = Cancellation()
+    previous = signal.getsignal(signal.SIGTERM)
+    cancellation.install()
+    marker = tmp_path / "marker"
+    worker = Worker(lambda: None)
+    pid = worker.pid
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM))
+    try:
+        timer.start()
+        with pytest.raises(Cancelled):
+            worker.call(signs_for_a_long_time, str(marker))
+        worker.close()  # as the entry point does on every way out: nothing left to do
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    time.sleep(1.2)
+    assert not marker.exists()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
