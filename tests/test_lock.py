@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from packaging.markers import Marker
+from packaging import tags
+from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,6 +184,16 @@ def _via(lines: Sequence[str]) -> tuple[str, ...]:
     return ()
 
 
+def _parents(pin: Pin) -> list[str]:
+    """What brought `pin` in: requirements.in or other pins, not a constraint (`-c ...`), which
+    only bounds a version (docker/pyproject.toml's constraint-dependencies)."""
+    return [
+        v if v.startswith("-r ") else canonicalize_name(v)
+        for v in pin.via
+        if not v.startswith("-c ")
+    ]
+
+
 def _check_roots(
     wanted: Mapping[NormalizedName, Requirement],
     pins: Mapping[NormalizedName, list[Pin]],
@@ -231,18 +242,13 @@ def _check_resolution(pins: Mapping[NormalizedName, list[Pin]], problems: dict[s
             more = {
                 n
                 for n, c in here.items()
-                if n not in reached
-                and any(canonicalize_name(v) in reached for p in c for v in p.via)
+                if n not in reached and any(v in reached for p in c for v in _parents(p))
             }
             reached |= more
             growing = bool(more)
         for name, candidates in here.items():
             for pin in candidates:
-                missing = [
-                    v
-                    for v in pin.via
-                    if v != FROM_REQUIREMENTS_IN and canonicalize_name(v) not in pins
-                ]
+                missing = [v for v in _parents(pin) if v != FROM_REQUIREMENTS_IN and v not in pins]
                 for parent in missing:
                     problems[
                         f"{name}=={pin.version} (needed by {parent}): {parent} is not pinned "
@@ -331,18 +337,136 @@ def test_the_tests_run_the_locked_versions_and_pinned_tools() -> None:
         "optional-dependencies"
     ]["test"]
 
+    here = {k: str(v) for k, v in default_environment().items()}  # this test environment
     for name, pins in shipped.items():
-        assert name in tests, (
-            f"{name}: pinned in docker/requirements.txt, not in tests/constraints.txt"
-        )
-        assert tests[name].specifier.contains(pins[0].version), (
-            f"{name}: tests/constraints.txt has `{tests[name]}`, the image {pins[0].version}"
-        )
+        for pin in (p for p in pins if p.applies(here)):
+            assert name in tests, (
+                f"{name}: pinned in docker/requirements.txt, not in tests/constraints.txt"
+            )
+            assert tests[name].specifier.contains(pin.version), (
+                f"{name}: tests/constraints.txt has `{tests[name]}`, the lock {pin.version}"
+            )
     for requirement in map(Requirement, extra):
         pinned = tests.get(canonicalize_name(requirement.name))
         assert pinned is not None, f"{requirement.name}: a test tool not in tests/constraints.txt"
         assert requirement.specifier.contains(next(iter(pinned.specifier)).version)
     assert "-c tests/constraints.txt" in (ROOT / "README.md").read_text()
+
+
+# Wheel platform tags each platform takes: glibc 2.35 (ubuntu-22.04, the oldest hosted Linux),
+# macOS 13 on Intel and 14 on Apple silicon. Windows on ARM64 runs the x86_64 build of Python
+# (emulated: action/launch.py asks uv for it), since cryptography and rfc3161-client publish no
+# win_arm64 wheels.
+def _linux(machine: str) -> list[str]:
+    legacy = ["manylinux2014", "manylinux2010", "manylinux1"]
+    return [f"manylinux_2_{minor}_{machine}" for minor in range(35, 4, -1)] + [
+        f"{tag}_{machine}" for tag in legacy
+    ]
+
+
+WHEEL_PLATFORMS = {
+    ("Linux", "x86_64"): _linux("x86_64"),
+    ("Linux", "aarch64"): _linux("aarch64"),
+    ("Darwin", "x86_64"): list(tags.mac_platforms((13, 0), "x86_64")),
+    ("Darwin", "arm64"): list(tags.mac_platforms((14, 0), "arm64")),
+    ("Windows", "AMD64"): ["win_amd64"],
+    ("Windows", "ARM64"): ["win_amd64"],
+}
+
+
+def files_of(text: str) -> dict[tuple[NormalizedName, Version], list[str]]:
+    """docker/files.txt: the file names of each pin."""
+    files: dict[tuple[NormalizedName, Version], list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            pin, _sha256, filename = line.split()
+            name, _, version = pin.partition("==")
+            files.setdefault((canonicalize_name(name), Version(version)), []).append(filename)
+    return files
+
+
+def wheel_problems(lock_text: str, files_text: str) -> list[str]:
+    """Every pin that some platform needs and has no wheel for, as sentences."""
+    problems: dict[str, None] = {}
+    pins = _parse_lock(lock_text, problems)
+    files = files_of(files_text)
+    for environment in ENVIRONMENTS:
+        python = tuple(int(part) for part in environment["python_version"].split("."))
+        platforms = WHEEL_PLATFORMS[
+            (environment["platform_system"], environment["platform_machine"])
+        ]
+        interpreter = f"cp{python[0]}{python[1]}"
+        supported = {
+            *tags.cpython_tags(python, platforms=platforms),
+            *tags.compatible_tags(python, interpreter, platforms),
+        }
+        for pin in (p for candidates in pins.values() for p in candidates):
+            if not pin.applies(environment):
+                continue
+            names = files.get((pin.name, pin.version))
+            if names is None:
+                problems[
+                    f"{pin.name}=={pin.version}: not in docker/files.txt (python lock_files.py)"
+                ] = None
+                continue
+            wheels = [parse_wheel_filename(n)[3] for n in names if n.endswith(".whl")]
+            if not any(supported & set(tags_) for tags_ in wheels):
+                problems[f"{pin.name}=={pin.version}: no wheel for {where(environment)}"] = None
+    return list(problems)
+
+
+def test_every_platform_has_a_wheel_of_every_pin_it_needs() -> None:
+    """The native way installs the lock on the runner's machine: Linux, macOS and Windows on
+    x86_64 and arm64, any Python from 3.11. Without a wheel it would build from source (a Rust
+    toolchain for cryptography) or fail."""
+    problems = wheel_problems(
+        (DOCKER / "requirements.txt").read_text(), (DOCKER / "files.txt").read_text()
+    )
+
+    assert problems == [], "\n".join(problems)
+
+
+def test_files_txt_names_only_files_of_the_lock() -> None:
+    lock = (DOCKER / "requirements.txt").read_text()
+    allowed = set(re.findall(r"--hash=sha256:([0-9a-f]{64})", lock))
+    listed = [
+        line.split()[1]
+        for line in (DOCKER / "files.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    assert listed
+    assert set(listed) <= allowed
+
+
+def test_a_platform_without_a_wheel_is_reported() -> None:
+    lock = LOCK.replace("gamma==3.1", "gamma==3.1 ; sys_platform != 'win32'") + (
+        f"gamma==3.0 ; sys_platform == 'win32' \\\n    {HASH}\n    # via alpha\n"
+    )
+    files = "\n".join(
+        [
+            f"alpha==1.5 {'ab' * 32} alpha-1.5-py3-none-any.whl",
+            f"beta==2.0 {'ab' * 32} beta-2.0.tar.gz",
+            f"beta==2.0 {'ab' * 32} beta-2.0-py3-none-any.whl",
+            f"gamma==3.1 {'ab' * 32} gamma-3.1-cp311-abi3-manylinux_2_28_x86_64.whl",
+            f"gamma==3.1 {'cd' * 32} gamma-3.1-cp311-abi3-macosx_11_0_arm64.whl",
+            f"gamma==3.0 {'ab' * 32} gamma-3.0-cp312-cp312-win_amd64.whl",
+            f"winreg-helper==1.0 {'ab' * 32} winreg_helper-1.0-py3-none-any.whl",
+        ]
+    )
+
+    problems = wheel_problems(lock, files)
+
+    assert "gamma==3.1: no wheel for Linux aarch64 Python 3.11" in problems
+    assert "gamma==3.1: no wheel for Darwin x86_64 Python 3.14" in problems
+    assert "gamma==3.0: no wheel for Windows AMD64 Python 3.11" in problems
+    assert "gamma==3.0: no wheel for Windows ARM64 Python 3.13" in problems  # a cp312 wheel
+    assert "gamma==3.0: no wheel for Windows ARM64 Python 3.12" not in problems  # as x86_64
+    assert not any("Linux x86_64" in p or "Darwin arm64" in p for p in problems)
+    assert not any(p.startswith(("alpha", "beta", "winreg")) for p in problems)
+    assert wheel_problems(LOCK, files.replace("alpha==1.5", "alpha==1.4"))[0] == (
+        "alpha==1.5: not in docker/files.txt (python lock_files.py)"
+    )
 
 
 # --- the check itself, on small made-up files -------------------------------------------------
