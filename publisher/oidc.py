@@ -6,7 +6,10 @@
     POST <index>/_/oidc/burn-token  {"token": upload token}   -> revoked once we are done
 
 Both the JWT and the minted token are credentials: `mask` registers each the moment it exists,
-before anything else is printed.
+before anything else is printed. Neither is trusted to be what it should: a JWT that is not three
+base64url parts, or an upload token that is not one line of printable ASCII, is an error that
+never shows it (masked all the same, every line of it); an `expires` that is not a sane time is
+taken to be the 15 minutes Warehouse gives.
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ jobs:
 
 
 QUICK_TIMEOUT = (1.0, 1.0)  # connect, read: revoking a token while the job is being stopped
+LIFETIME = 15 * 60.0  # of a minted token, where the index does not say (or says nonsense)
+LONGEST_LIFETIME = 24 * 3600.0  # an `expires` further away than this is nonsense
+MAX_TOKEN_LENGTH = 4096  # a Warehouse upload token is about 200 characters
+MAX_JWT_LENGTH = 16384  # a GitHub OIDC token is 1 to 2 kB
+JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+UPLOAD_TOKEN = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,15 @@ def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
     )
     if token:
         exchange.mask(token)
+        if len(token) > MAX_JWT_LENGTH or not JWT.fullmatch(token):
+            raise TrustedPublishingError(
+                "The Actions runtime answered with an OIDC token that is not a JWT (three "
+                f"base64url parts, at most {MAX_JWT_LENGTH} characters; it has {len(token)}), "
+                "so it is not shown and "
+                "not sent to the index. Something between this job and the Actions runtime "
+                "changed it: re-run the job, and report it if it happens again.",
+                title="The OIDC token is not a JWT",
+            )
     return token
 
 
@@ -178,10 +196,9 @@ def mint_upload_token(exchange: Exchange, oidc_token: str, projects: Iterable[st
     body = _json(response)
     token = body.get("token")
     if response.status_code == 200 and isinstance(token, str) and token:
-        exchange.mask(token)
-        expires = body.get("expires")
-        lifetime = float(expires) if isinstance(expires, int | float) else time.time() + 15 * 60
-        return UploadToken(token, lifetime)
+        exchange.mask(token)  # before anything else: it may be a real token with a flaw
+        _check_upload_token(exchange, token)
+        return UploadToken(token, _expiry(body.get("expires")))
     raise explain_refusal(
         exchange.repository_url,
         response.status_code,
@@ -190,6 +207,32 @@ def mint_upload_token(exchange: Exchange, oidc_token: str, projects: Iterable[st
         projects,
         said="" if body else answer_text(response, limit=500),
     )
+
+
+def _check_upload_token(exchange: Exchange, token: str) -> None:
+    """An upload token is one line of printable ASCII (Warehouse's: `pypi-` and base64url).
+    Anything else is not used, for it would go into an `Authorization` header, nor shown."""
+    if len(token) <= MAX_TOKEN_LENGTH and UPLOAD_TOKEN.fullmatch(token):
+        return
+    raise TrustedPublishingError(
+        f"{index_name(exchange.repository_url)} answered the token exchange with something "
+        f"that is not an upload token (one line of printable ASCII, at most {MAX_TOKEN_LENGTH} "
+        f"characters; it has {len(token)}), so it is not shown and not used. The index, or "
+        "something between it and this job, is misbehaving: re-run the job later, and report "
+        "it to the index's maintainers if it happens again.",
+        title="The index minted a malformed upload token",
+    )
+
+
+def _expiry(expires: object) -> float:
+    """When the minted token expires (unix time): the index's `expires` if it is a time within
+    the next day, else the 15 minutes Warehouse gives (`1e400`, NaN, `true` and a 400-digit
+    number included: any of them would otherwise break the renewal or the revocation)."""
+    now = time.time()
+    if isinstance(expires, bool) or not isinstance(expires, int | float):
+        return now + LIFETIME
+    # Compared before any conversion: float() of a 400-digit int raises; NaN compares false.
+    return float(expires) if now <= expires <= now + LONGEST_LIFETIME else now + LIFETIME
 
 
 def burn_token(exchange: Exchange, token: UploadToken, *, quick: bool = False) -> str:

@@ -5,17 +5,23 @@ Outputs (`GITHUB_OUTPUT`, multi-line form with a random delimiter):
     release-url   the release page on PyPI/TestPyPI, empty for other indexes
     dry-run       "true" or "false"
     attestations  the attestation files that went (or would go) up, one path a line
+
+Text from outside (file names, an index's notes and URLs) is escaped where it goes: a table cell
+must stay a cell of its row, a note must not become a link or an HTML tag, and no line of the
+summary may look like a workflow command (`publisher.console.safe_line`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
-from publisher.console import Console, human_size
+from publisher.console import LINE_BREAK, Console, human_size, safe_line
 from publisher.context import RunContext
 from publisher.errors import PublishError
 from publisher.index import index_name
@@ -55,7 +61,7 @@ def write_report(report: Report, context: RunContext, console: Console) -> None:
     if report.error is not None:
         console.error(report.error.markdown, title=report.error.title)
     outputs = {
-        "files": json.dumps(files_output(report.results)),
+        "files": _json_output(files_output(report.results)),
         "release-url": report.release_url if _published(report) else "",
         "dry-run": "true" if report.dry_run.enabled else "false",
         "verified": "" if report.verified is None else str(report.verified).lower(),
@@ -66,7 +72,7 @@ def write_report(report: Report, context: RunContext, console: Console) -> None:
     if context.output_path is not None:
         _append(context.output_path, _outputs_text(outputs))
     if context.summary_path is not None:
-        _append(context.summary_path, console.redact(summary_markdown(report)))
+        _append(context.summary_path, _summary_text(console.redact(summary_markdown(report))))
 
 
 def write_failure(error: PublishError, context: RunContext, console: Console) -> None:
@@ -78,17 +84,17 @@ def write_failure(error: PublishError, context: RunContext, console: Console) ->
             _outputs_text({"files": "[]", "release-url": "", "attestations": ""}),
         )
     if context.summary_path is not None:
-        _append(context.summary_path, console.redact(_failure_section(error)))
+        _append(context.summary_path, _summary_text(console.redact(_failure_section(error))))
 
 
 def summary_markdown(report: Report) -> str:
-    index = index_name(report.repository_url)
+    index = _inline(index_name(report.repository_url))
     lines = []
     if report.dry_run.enabled:
         lines += [
             f"## 🧪 Dry run for {index}: nothing was uploaded",
             "",
-            f"> [!NOTE]\n> {report.dry_run.reason}",
+            f"> [!NOTE]\n> {_inline(report.dry_run.reason)}",
             "",
         ]
     else:
@@ -101,34 +107,21 @@ def summary_markdown(report: Report) -> str:
             "| --- | --- | --- | --- |" + (" --- |" if column else ""),
         ]
         for r in report.results:
-            status = f"{STATUS_ICONS.get(r.status, '')} {r.status}"
-            if r.note:
-                status += f" ({r.note})"
-            if r.served is not None:
-                status += ", served" if r.served else ", **not served yet**"
-            name = (
-                f"[`{r.distribution.filename}`]({r.url})"
-                if r.url
-                else f"`{r.distribution.filename}`"
-            )
-            row = (
-                f"| {name} | {human_size(r.distribution.size)} | `{r.distribution.digests.sha256}` "
-                f"| {status} |"
-            )
+            row = _file_row(r)
             if column:
                 row += f" {_attestation_cell(r, attested.get(r.distribution.filename))} |"
             lines.append(row)
         lines.append("")
-    lines.append(f"Index: `{report.repository_url}`")
+    lines.append(f"Index: {_code(report.repository_url)}")
     if report.release_url and (_published(report) or report.dry_run.enabled):
         word = "Release" if _published(report) else "Release page (after publishing)"
-        lines.append(f"{word}: {report.release_url}")
+        lines.append(f"{word}: {_inline(report.release_url)}")
     if report.exchange:
         lines.append("")
-        lines.append(report.exchange)
+        lines.append(_inline(report.exchange))
     if report.index_note:
         lines.append("")
-        lines.append(f"Could not check what the index holds: {report.index_note}.")
+        lines.append(f"Could not check what the index holds: {_inline(report.index_note)}.")
     if report.verified is not None:
         lines.append("")
         if not any(r.status == "uploaded" for r in report.results):
@@ -139,11 +132,23 @@ def summary_markdown(report: Report) -> str:
             lines.append("Not every file uploaded is served yet (see the warning).")
     if report.attestation_note:
         lines.append("")
-        lines.append(f"Attestations: {report.attestation_note}")
+        lines.append(f"Attestations: {_inline(report.attestation_note)}")
     lines.append("")
     if report.error is not None:
         lines.append(_failure_section(report.error))
     return "\n".join(lines) + "\n"
+
+
+def _file_row(r: FileResult) -> str:
+    """A row of the table but for its attestation cell: every text in it escaped for its cell."""
+    status = f"{STATUS_ICONS.get(r.status, '')} {_cell(r.status)}"
+    if r.note:
+        status += f" ({_cell(r.note)})"
+    if r.served is not None:
+        status += ", served" if r.served else ", **not served yet**"
+    name = _link(_code(r.distribution.filename), r.url)
+    sha256 = _code(r.distribution.digests.sha256)
+    return f"| {name} | {human_size(r.distribution.size)} | {sha256} | {status} |"
 
 
 def _attestation_cell(result: FileResult, attested: Attested | None) -> str:
@@ -151,16 +156,57 @@ def _attestation_cell(result: FileResult, attested: Attested | None) -> str:
     other attestation files that went with it."""
     parts = []
     if attested is not None:
-        index = f"log index {attested.log_index}" if attested.log_index is not None else "signed"
-        entry = f"[{index}]({attested.log_url})" if attested.log_url else index
+        index = "signed" if attested.log_index is None else f"log index {int(attested.log_index)}"
+        entry = _link(index, attested.log_url)
         parts.append(f"🔏 {entry}" + (" (reused)" if attested.reused else ""))
     others = [
         p.name
         for p in result.distribution.attestation_files
         if attested is None or p != attested.path
     ]
-    parts += [f"`{name}`" for name in others]
+    parts += [_code(name) for name in others]
     return "<br>".join(parts) or "none"
+
+
+# What Markdown or HTML could read as syntax in plain text: `|` ends a cell, `[...](...)` is a
+# link, `<...>` a tag, `&...;` an entity, `*`, `_`, `~` and backticks change the text.
+_MARKDOWN_SYNTAX = re.compile(r"([\\`*_\[\]<>|&~])")
+
+
+def _cell(text: str) -> str:
+    """Plain text from outside in a table cell: on one line, its Markdown syntax escaped."""
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", _inline(text))
+
+
+def _code(text: str) -> str:
+    """Text from outside as inline code: on one line, between more backticks than any run of
+    them in it, its `|` escaped (a table cuts its cells before it reads code spans)."""
+    text = _inline(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    escaped = text.replace("|", "\\|")
+    return f"{fence}{pad}{escaped}{pad}{fence}"
+
+
+def _link(label: str, url: str) -> str:
+    """`label` linked to `url` if it is an http(s) URL, percent-encoded so that nothing in it
+    can end the link or the cell; `label` alone for any other URL (`javascript:`, none)."""
+    if not re.match(r"https?://", url, re.IGNORECASE):
+        return label
+    quoted = quote(url, safe=":/?#&=+%;@!$,~*'", errors="backslashreplace")
+    return f"[{label}]({quoted})"
+
+
+def _inline(text: str) -> str:
+    """A text that keeps its Markdown (ours, with a name or an answer from outside in it) on
+    one line: a line break in it could end a table row or a quote, or start a heading."""
+    return LINE_BREAK.sub(" ", text)
+
+
+def _summary_text(markdown: str) -> str:
+    """The summary as written: no line that looks like a workflow command, no control
+    character (shown as escapes, as in the log)."""
+    return "\n".join(safe_line(line) for line in markdown.split("\n"))
 
 
 def _failure_section(error: PublishError) -> str:
@@ -186,10 +232,23 @@ def _closing_lines(report: Report, console: Console) -> None:
         console.line(f"Release: {report.release_url}")
 
 
+def _json_output(value: object) -> str:
+    """JSON for an output, on one line, in which no `##[` is left (a URL from the index could
+    have one): a step that echoes the output must not run it as a command. `\\u005b` is the
+    same `[` to any JSON reader; `##` occurs only inside strings."""
+    return json.dumps(value).replace("##[", "##\\u005b")
+
+
 def _outputs_text(outputs: dict[str, str]) -> str:
+    """The multi-line form, with a random delimiter that is no line of its value. A CR in a
+    value (a path could have one) is shown as `\\r`: a reader of the file that ends lines at
+    CR, as the runner's log does, must not see a line of it end there."""
     parts = []
     for name, value in outputs.items():
+        value = value.replace("\r", "\\r")
         delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        while delimiter in value.split("\n"):  # cannot happen: 128 random bits
+            delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
         parts.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
     return "".join(parts)
 

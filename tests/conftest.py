@@ -331,3 +331,108 @@ def runner(tmp_path: Path, runtime: OidcRuntime, sigstore: Sigstore) -> Runner:
 @pytest.fixture
 def dists(runner: Runner) -> list[Path]:
     return build_dists(runner.workspace / "dist")
+
+
+# A hostile index (or file name, or secret) tries to slip workflow commands into the log. Every
+# command it tries carries this marker right where a command's title or message begins, so a
+# scan can tell its commands from ours even where a whole line of ours quotes its text.
+HOSTILE = "PWNED"
+HOSTILE_TEXTS = (
+    f"\r::error title={HOSTILE}::{HOSTILE}",  # a bare CR: the runner ends a line there too
+    f"\r\n::warning::{HOSTILE}",
+    f"\n  ::stop-commands::{HOSTILE}",  # leading spaces: trimmed by the runner
+    f" ##[error]{HOSTILE}",  # the old form, read anywhere in a line
+    f"\r##[add-mask]{HOSTILE}",
+    f"%0A::notice::{HOSTILE}",  # an escape of ours, in text from outside
+)
+OUR_COMMANDS = frozenset({"add-mask", "group", "endgroup", "notice", "warning", "error"})
+_RUNNER_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# The old form, `##[name ...]data`, anywhere in a line: every name the runner knows starts with
+# a letter (`##[\\error]` is text).
+_OLD_FORM = re.compile(r"##\[[A-Za-z]")
+
+
+def runner_lines(text: str) -> list[str]:
+    """The lines the runner reads from a step's output: it ends a line at CR, LF or CRLF."""
+    return _RUNNER_LINE_BREAK.split(text)
+
+
+def secret_parts(secret: str) -> list[str]:
+    """A secret and each of its lines: none may be shown, in whole or in part."""
+    pieces = [piece.strip() for piece in runner_lines(secret)]
+    parts = list(dict.fromkeys([secret, *(piece for piece in pieces if piece)]))
+    escaped = [json.dumps(part)[1:-1] for part in parts]  # as a JSON answer would quote it
+    return list(dict.fromkeys(parts + escaped))
+
+
+def parse_command(line: str) -> tuple[str, dict[str, str], str] | None:
+    """`::name key=value,...::data` as the runner's `ActionCommand.TryParseV2` reads it (the
+    line already trimmed), unescaped; None if the runner would not take it for a command."""
+    end = line.find("::", 2)
+    if not line.startswith("::") or end < 0:
+        return None
+    name, _, properties = line[2:end].partition(" ")
+    pairs = (item.split("=", 1) for item in properties.strip().split(",") if item)
+    unescape_property = {"%0D": "\r", "%0A": "\n", "%3A": ":", "%2C": ",", "%25": "%"}
+    values = {}
+    for pair in pairs:
+        if len(pair) == 2 and pair[0] and pair[1]:
+            values[pair[0].lower()] = _unescape(pair[1], unescape_property)
+    data = _unescape(line[end + 2 :], {"%0D": "\r", "%0A": "\n", "%25": "%"})
+    return name.lower(), values, data
+
+
+def _unescape(text: str, mapping: dict[str, str]) -> str:
+    for escaped, raw in mapping.items():  # in the runner's order: %25 last
+        text = text.replace(escaped, raw)
+    return text
+
+
+def assert_no_injection(run: Run, *secrets: str, marker: str = HOSTILE) -> None:
+    """No workflow command we did not write, and no part of any secret, in any line the runner
+    reads: the log (stdout and stderr, each split as the runner splits it), the summary and the
+    outputs. Ours are `add-mask`, `group`, `endgroup`, `notice`, `warning`, `error`, with a
+    title at most, and neither their title nor their message begins with a hostile `marker`."""
+    for stream in (run.stdout, run.stderr):
+        for line in runner_lines(stream):
+            _assert_ours(line, marker)
+    for text in (run.summary, *run.outputs.values()):
+        for line in runner_lines(text):
+            assert not line.lstrip().startswith("::"), f"command in a file: {line!r}"
+            assert not _OLD_FORM.search(line), f"command in a file: {line!r}"
+    for secret in secrets:
+        assert secret, "an empty secret proves nothing"
+        for part in secret_parts(secret):
+            for stream in (run.stdout, run.stderr):
+                for line in runner_lines(stream):
+                    if not line.lstrip().startswith("::add-mask::"):
+                        assert part not in line, f"part of a secret printed: {line!r}"
+            assert part not in run.summary, "part of a secret in the summary"
+            assert all(part not in value for value in run.outputs.values())
+
+
+def _assert_ours(line: str, marker: str) -> None:
+    trimmed = line.lstrip()  # the runner's TrimStart; Python's whitespace is a superset of .NET's
+    command = parse_command(trimmed)
+    if command is None:
+        assert not trimmed.startswith("::"), f"a line the runner may read as a command: {line!r}"
+        assert not _OLD_FORM.search(line), f"a command in the old form: {line!r}"
+        return
+    name, properties, data = command
+    assert name in OUR_COMMANDS, f"a command we never write: {line!r}"
+    assert set(properties) <= {"title"}, f"properties we never write: {line!r}"
+    for value in (*properties.values(), data):
+        assert not value.lstrip().startswith(marker), f"a hostile command: {line!r}"
+
+
+def assert_masked_lines(run: Run, *secrets: str) -> None:
+    """Each line of each secret has an `::add-mask::` line of its own (with the scan above, that
+    no line shows any part of it, this is "masked before it could appear")."""
+    masks = []
+    for line in run.stdout.split("\n"):
+        command = parse_command(line)
+        if command is not None and command[0] == "add-mask":
+            masks.append(command[2])
+    for secret in secrets:
+        for piece in (p.strip() for p in runner_lines(secret)):
+            assert not piece or piece in masks, "a line of a secret never masked"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Run, Runner
+from tests.conftest import HOSTILE, Run, Runner, assert_no_injection
 from tests.servers import Warehouse
 
 
@@ -117,3 +120,56 @@ def test_quiet_without_verbose(runner: Runner, warehouse: Warehouse, dists: list
     run = runner({"repository-url": warehouse.upload_url})
 
     assert "| 200 OK" not in run.stdout
+
+
+def cells(row: str) -> list[str]:
+    """A row of a GitHub Markdown table cut as GitHub cuts it: at each `|` not escaped."""
+    return re.split(r"(?<!\\)\|", row.strip())[1:-1]
+
+
+HOSTILE_URL = (
+    "https://mirror.invalid/f.whl?a=1) | a cell | [click](https://elsewhere.invalid) "
+    f"<img src=x>\n| a row |\r##[error]{HOSTILE}\n::error::{HOSTILE}"
+)
+
+
+def test_what_the_index_says_cannot_break_the_summary_or_the_outputs(
+    runner: Runner, warehouse: Warehouse, dists: list[Path], tmp_path: Path
+) -> None:
+    """A simple page that lists our files (same sha256) at URLs full of Markdown and HTML."""
+    assert runner({"repository-url": warehouse.upload_url}).returncode == 0
+    page = json.dumps(
+        {
+            "meta": {"api-version": "1.1"},
+            "name": "example-pkg",
+            "files": [
+                {
+                    "filename": path.name,
+                    "url": HOSTILE_URL,
+                    "hashes": {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()},
+                }
+                for path in dists
+            ],
+        }
+    ).encode()
+    answer = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.pypi.simple.v1+json\r\n"
+        f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n"
+    ).encode() + page
+
+    def simple(handler: BaseHTTPRequestHandler, _body: bytes) -> None:
+        handler.wfile.write(answer)
+
+    warehouse.takeover["/simple/"] = simple
+    run = runner({"repository-url": warehouse.upload_url, "skip-existing": "true"})
+
+    assert run.returncode == 0, run.log
+    rows = [line for line in run.summary.split("\n") if line.startswith("|")]
+    assert len(rows) == 2 + len(dists)  # the heading, its rule, a row a file
+    assert all(len(cells(row)) == len(cells(rows[0])) for row in rows), rows
+    assert "<img" not in run.summary
+    assert "[click]" not in run.summary
+    assert "\r" not in run.summary
+    assert all(f["url"] == HOSTILE_URL for f in run.files())  # as the index gave it
+    assert "\r" not in (tmp_path / "output.txt").read_text()
+    assert_no_injection(run)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -21,7 +23,8 @@ from publisher.oidc import (
     fetch_oidc_token,
     mint_upload_token,
 )
-from tests.servers import OidcRuntime, Publisher, Warehouse
+from tests.conftest import HOSTILE, secret_parts
+from tests.servers import OidcRuntime, Publisher, StandIn, Warehouse
 
 
 @pytest.fixture
@@ -173,3 +176,96 @@ def test_session_refuses_redirects_with_both_urls(exchange: Exchange, warehouse:
         fetch_audience(exchange)
     assert f"`{warehouse.url}/_/oidc/audience`" in raised.value.markdown
     assert "`https://evil.example/_/oidc/audience`" in raised.value.markdown
+
+
+def answer_with(stand_in: StandIn, prefix: str, text: str) -> None:
+    """Every request under `prefix` is answered 200 with this JSON text, whatever it holds."""
+    payload = text.encode()
+    head = (
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+
+    def answer(handler: BaseHTTPRequestHandler, _body: bytes) -> None:
+        handler.wfile.write(head + payload)
+
+    stand_in.takeover[prefix] = answer
+
+
+def assert_never_shown(error: TrustedPublishingError, secret: str) -> None:
+    for part in secret_parts(secret):
+        assert part not in error.title
+        assert part not in error.markdown
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "pypi-" + "A" * 40 + f"\n::error title={HOSTILE}::{HOSTILE}",
+        "pypi-" + "B" * 40 + "\r\n",
+        "pypi-" + "C" * 40 + " and-more",
+        "pypi-" + "D" * 40 + "\x00",
+        "pypi-" + "E" * 40 + "\u00e9",
+        "pypi-" + "F" * 4092,  # one more than the longest taken
+    ],
+    ids=["LF", "CRLF", "space", "NUL", "non-ASCII", "too long"],
+)
+def test_a_minted_token_that_is_not_a_plain_token_is_refused_unshown(
+    exchange: Exchange, warehouse: Warehouse, masked: list[str], token: str
+) -> None:
+    answer_with(warehouse, "/_/oidc/mint-token", json.dumps({"success": True, "token": token}))
+    with pytest.raises(TrustedPublishingError) as raised:
+        mint_upload_token(exchange, "a.b.c", ["example-pkg"])
+
+    assert raised.value.title == "The index minted a malformed upload token"
+    assert masked == [token]  # masked before anything else, all the same
+    assert_never_shown(raised.value, token)
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "1" + "0" * 400,  # float() of it raises
+        "1e400",  # infinity
+        "-1e400",
+        "NaN",
+        "true",
+        "null",
+        '"1800000000"',
+        "1",  # long gone
+        str(int(time.time()) + 10 * 24 * 3600),  # ten days from now
+    ],
+    ids=["400 digits", "1e400", "-1e400", "NaN", "true", "null", "string", "1", "10 days"],
+)
+def test_an_expiry_that_is_no_sane_time_is_taken_as_15_minutes(
+    exchange: Exchange, warehouse: Warehouse, expires: str
+) -> None:
+    text = json.dumps({"success": True, "token": "pypi-token", "expires": 0})
+    answer_with(warehouse, "/_/oidc/mint-token", text.replace("0}", f"{expires}}}"))
+
+    token = mint_upload_token(exchange, "a.b.c", [])
+    assert abs(token.expires - (time.time() + 15 * 60)) < 5
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "eyJhbGciOi.e30.c2lnbmF0dXJl\n::error::" + HOSTILE,
+        "eyJhbGciOi.e30.c2lnbmF0dXJl ",
+        "eyJhbGciOi.e30",
+        "eyJhbGciOi.e30.c2ln.bmF0",
+        "eyJhbGciOi.e30=.c2lnbmF0dXJl",
+        "eyJhbGciOi.e30." + "A" * 16400,
+    ],
+    ids=["LF", "space", "two parts", "four parts", "padding", "too long"],
+)
+def test_an_oidc_token_that_is_not_a_jwt_is_refused_unshown(
+    github: None, exchange: Exchange, runtime: OidcRuntime, masked: list[str], value: str
+) -> None:
+    answer_with(runtime, "/token", json.dumps({"value": value}))
+    with pytest.raises(TrustedPublishingError) as raised:
+        fetch_oidc_token(exchange, "pypi")
+
+    assert raised.value.title == "The OIDC token is not a JWT"
+    assert masked == [value]
+    assert_never_shown(raised.value, value)
