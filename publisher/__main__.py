@@ -63,9 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _write_failure(stop.before_upload(), context, console, cancellation)
         return 1
     except Exception as bug:
-        import traceback
-
-        sys.stderr.write(console.redact(traceback.format_exc()))
+        console.traceback(bug)
         _write_failure(
             PublishError(
                 f"This is a bug in the action, not in your workflow (`{type(bug).__name__}`): "

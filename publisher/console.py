@@ -126,6 +126,15 @@ class Console:
             for part in _lines(message) if message else []:
                 self.line(f"  {part}")
 
+    def traceback(self, error: BaseException) -> None:
+        """A bug's traceback on stderr, which the runner logs too: secrets redacted, and each
+        line made safe (an exception's message may quote an index)."""
+        import traceback
+
+        for line in _lines("".join(traceback.format_exception(error))):
+            sys.stderr.write(self.redact(safe_line(self.redact(line))) + "\n")
+        sys.stderr.flush()
+
     def _write(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()

@@ -7,8 +7,6 @@ Markdown explanation that says what happened and what to change. The entry point
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 
 class PublishError(Exception):
     """Base class: a failure that is explained to the user, never a bug."""
@@ -34,17 +32,6 @@ class InternalError(PublishError):
             "please report it with the traceback from the step's log. The files listed as "
             "uploaded are on the index; those listed as unknown may be.",
         )
-
-
-def internal_error(bug: BaseException, redact: Callable[[str], str]) -> InternalError:
-    """A bug met after the first upload request: its traceback, secrets redacted, on stderr
-    (the step's log), and the error the report gives beside each file's status."""
-    import sys
-    import traceback
-
-    sys.stderr.write(redact("".join(traceback.format_exception(bug))))
-    sys.stderr.flush()
-    return InternalError(bug)
 
 
 class InputError(PublishError):

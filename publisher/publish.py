@@ -34,7 +34,7 @@ from publisher.distributions import (
     check_pypi_rules,
     find_distributions,
 )
-from publisher.errors import PublishError, TrustedPublishingError, internal_error
+from publisher.errors import InternalError, PublishError, TrustedPublishingError
 from publisher.existing import Comparison, compare_with_index, conflict_error
 from publisher.http import RetryPolicy, make_session
 from publisher.index import index_name, release_url, web_url
@@ -93,7 +93,8 @@ def publish(
     except Exception as bug:
         if not progress.sending:
             raise  # nothing was sent: the entry point shows it as any bug
-        return progress.ended(settings, dry_run, internal_error(bug, console.redact))
+        console.traceback(bug)
+        return progress.ended(settings, dry_run, InternalError(bug))
 
 
 @dataclass

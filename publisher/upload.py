@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from twine.repository import Repository
 from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.distributions import Distribution
-from publisher.errors import PublishError, UploadError, internal_error
+from publisher.errors import InternalError, PublishError, UploadError
 from publisher.existing import already_there, other_build, skipped_other_build
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
 from publisher.index import index_name
@@ -120,7 +121,8 @@ def upload_distributions(
         if isinstance(outcome.error, PublishError):
             errors.append(outcome.error)
         elif outcome.error is not None:  # a bug: its traceback, and the other files' results
-            errors.append(internal_error(outcome.error, console.redact))
+            console.traceback(outcome.error)
+            errors.append(InternalError(outcome.error))
     if cancelled and cancellation is not None:
         name = cancellation.signal_name
         return Outcome(
@@ -304,8 +306,12 @@ def describe(result: FileResult) -> str:
 
 
 def _quoted(said: str) -> str:
-    """The index's own words, unless the status line already said all of them."""
-    return f"\n\nThe index said:\n\n```\n{said}\n```" if said else ""
+    """The index's own words, unless the status line already said all of them; in a fence
+    longer than any run of backticks they hold, so that they cannot close it."""
+    if not said:
+        return ""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", said)), default=0))
+    return f"\n\nThe index said:\n\n{fence}\n{said}\n{fence}"
 
 
 def _settle(
