@@ -9,6 +9,7 @@ validated here, before any network request, and each error names the input.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,22 +157,99 @@ def _boolean(name: str, value: str) -> bool:
 
 
 def _repository_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(
-            "repository-url",
-            value,
-            "expected an http(s) URL with a host, such as `https://upload.pypi.org/legacy/` "
-            "or `https://test.pypi.org/legacy/`.",
-        )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise InputError(
-            "repository-url",
-            value,
-            "plain `http://` would send the upload credentials across the network in clear "
-            "text. Use `https://` (plain http is accepted only for 127.0.0.1, localhost and ::1).",
-        )
+    return _http_url("repository-url", value)
+
+
+def _http_url(name: str, value: str) -> str:
+    """An http(s) URL that requests connects to where we think it does: credentials go there.
+
+    The rules are checked on the URL as requests will use it, not only as `urllib.parse` reads
+    it: the two parsers differ (`http://evil.example\\@127.0.0.1/` is loopback to one and
+    evil.example to the other), so whatever they could read differently is refused rather than
+    guessed at. The error shows the URL without anything that could be a password in it.
+    """
+    problem = _url_problem(value)
+    if problem:
+        shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in value)
+        raise InputError(name, _without_userinfo(shown), problem)
     return value
+
+
+def _url_problem(value: str) -> str:
+    """Why credentials must not be sent to `value`; empty if nothing is wrong with it."""
+    if any(c == "\\" or c.isspace() or not c.isprintable() for c in value):
+        return (
+            "it holds a backslash, a space or a control character, which URL parsers read "
+            "differently (requests could connect to another host than the one checked). "
+            "Write the URL without them."
+        )
+    ours = _endpoint(value)
+    if ours is None:
+        return "it cannot be read as a URL: check its port and any `[IPv6]` address."
+    if ours[0] not in ("http", "https") or not ours[1]:
+        return (
+            "expected an http(s) URL with a host, such as `https://upload.pypi.org/legacy/` "
+            "or `https://test.pypi.org/legacy/`."
+        )
+    if "@" in urlsplit(value).netloc:
+        return (
+            "it holds a user name or password (`user:password@host`). Give them in the "
+            "`user` and `password` inputs (the password from a secret), and the URL without them."
+        )
+    if not _HOST.fullmatch(ours[1]):
+        return (
+            "the host may hold only ASCII letters, digits, `.`, `-` and `_`, or be an IP "
+            "address: write an internationalized name in its `xn--` form."
+        )
+    if _endpoint_requests_uses(value) != ours:
+        return (
+            "requests would not connect to the scheme, host and port the URL reads as. "
+            "Write it in the plain form `https://host[:port]/path`."
+        )
+    if ours[0] == "http" and not _is_loopback(ours[1]):
+        return (
+            "plain `http://` would send the upload credentials across the network in clear "
+            "text. Use `https://` (plain http is accepted only for 127.0.0.1, localhost and ::1)."
+        )
+    return ""
+
+
+# A host name or an IP address (IPv6 without its brackets, as urlsplit gives it), nothing else:
+# no percent-encoding, and no non-ASCII letter that IDNA would map onto another one.
+_HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+")
+
+
+def _endpoint(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port as `urllib.parse` reads `url`; None if it cannot."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme, parts.hostname or "", parts.port
+    except ValueError:  # an invalid port or IPv6 address
+        return None
+
+
+def _endpoint_requests_uses(url: str) -> tuple[str, str, int | None] | None:
+    """Scheme, host and port requests connects to for `url`: it prepares the URL with urllib3's
+    parser, then its adapter picks the connection from `urllib.parse` on the URL prepared."""
+    import requests
+
+    prepared = requests.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+    except ValueError:  # requests' InvalidURL and MissingSchema are ValueErrors
+        return None
+    return _endpoint(prepared.url or "")
+
+
+def _without_userinfo(url: str) -> str:
+    """`url` fit to print: what could be `user:password@` becomes `***@`. Up to the last `@`,
+    as a parser that reads the URL otherwise could find a password anywhere before it."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    if "@" not in rest:
+        return url
+    return f"{scheme}{separator}***@{rest.rpartition('@')[2]}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -197,24 +275,34 @@ def _packages_dir(value: str) -> Path:
 
 
 def _index_url(value: str) -> str:
-    """Checked as `repository-url` is; read with the upload credentials, so https off loopback."""
+    """Held to the rules of `repository-url`: it is read with the upload credentials."""
     if not value:
         return ""
-    try:
-        url = _repository_url(value)
-    except InputError as e:
-        raise InputError("index-url", value, e.markdown.split(": ", 1)[1]) from e
+    url = _http_url("index-url", value)
     return url if url.endswith("/") else url + "/"
 
 
 def _seconds(name: str, value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 3600:
+    seconds = _decimal(value)
+    if seconds is None or not 0 <= seconds <= 3600:
         raise InputError(name, value, "expected a number of seconds from 0 to 3600.")
     return seconds
+
+
+def _decimal(value: str, *, fraction: bool = True) -> float | None:
+    """The number `value` writes in ASCII digits (`300`, `0.5`), or None for anything else.
+
+    `float()` and `int()` take more than a reader of the workflow would call a number (`١٢`,
+    `1_0`, `1e3`, `nan`, `inf`) and not all of the same (`²` passes `str.isdigit` and fails
+    `int()`), so neither is asked before this pattern is met. A float reads any length of
+    digits (`int()` refuses past 4300 of them); the caller checks the range.
+    """
+    pattern = _DECIMAL if fraction else _DIGITS
+    return float(value) if pattern.fullmatch(value) else None
+
+
+_DIGITS = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
 
 
 def _ca_certificates(value: str, environ: Mapping[str, str]) -> tuple[Path, ...]:
@@ -227,13 +315,14 @@ def _ca_certificates(value: str, environ: Mapping[str, str]) -> tuple[Path, ...]
 
 
 def _concurrency(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_CONCURRENCY:
+    number = _decimal(value, fraction=False)
+    if number is None or not 1 <= number <= MAX_CONCURRENCY:
         raise InputError(
             "upload-concurrency",
             value,
             f"expected a whole number from 1 (one file at a time) to {MAX_CONCURRENCY}.",
         )
-    return int(value)
+    return int(number)
 
 
 def _trust_config(value: str) -> Path | None:
@@ -255,7 +344,7 @@ def _trust_config(value: str) -> Path | None:
             )
     except FileNotFoundError:
         problem = f"`{path.absolute()}` does not exist."
-    except (OSError, ValueError, AttributeError) as e:
+    except (OSError, ValueError, AttributeError, RecursionError) as e:  # JSON nested too deep
         problem = f"`{path}` cannot be read as a JSON object ({e})."
     if problem:
         raise InputError(
@@ -268,10 +357,10 @@ def _trust_config(value: str) -> Path | None:
 
 
 def _retry_delay(value: str) -> float:
-    try:
-        return max(0.0, float(value)) if value else 2.0
-    except ValueError:
-        return 2.0
+    """`PUBLISHER_RETRY_DELAY`, a knob of the tests (they need no 2 s waits). No user sets it,
+    so a value that is not a number of seconds up to a minute is the default, not an error."""
+    delay = _decimal(value.strip())
+    return delay if delay is not None and delay <= 60 else 2.0
 
 
 def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
