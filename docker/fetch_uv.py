@@ -1,4 +1,5 @@
-"""Fetch the uv executable that installs the image's lock; run once while the image is built.
+"""Fetch the uv executable that installs the lock: once while the image is built, and by the
+action's native set-up (`action/launch.py`) on Linux, macOS and Windows runners.
 
 The one file pinned in build-requirements.txt: the wheel of that version whose platform tag fits
 this machine, downloaded from the index's simple API (JSON, PEP 691, or HTML, PEP 503), its
@@ -9,7 +10,8 @@ at the end of the step. This takes 0.45 s.
 
 The index is UV_DEFAULT_INDEX (or UV_INDEX_URL), which the uv install that follows reads too,
 else PyPI. Requests go through urllib: the *_proxy variables and the system's CA store, as
-UV_NATIVE_TLS tells uv, with a few retries for the errors pip would retry.
+UV_NATIVE_TLS tells uv (plus any CA files the caller names), with a few retries for the errors
+pip would retry. Runs on Python 3.9 and newer: the native set-up runs it on the runner's Python.
 
 Usage: python fetch_uv.py LOCK DEST
 """
@@ -23,6 +25,7 @@ import json
 import os
 import platform
 import re
+import ssl
 import stat
 import sys
 import time
@@ -35,6 +38,7 @@ from pathlib import Path
 DEFAULT_INDEX = "https://pypi.org/simple/"
 ATTEMPTS = 4
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+WINDOWS_TAGS = {"amd64": "win_amd64", "x86_64": "win_amd64", "arm64": "win_arm64", "x86": "win32"}
 
 
 def pinned(lock: str) -> tuple[str, set[str]]:
@@ -61,15 +65,26 @@ def needs(tag: str, machine: str) -> tuple[str, tuple[int, int]] | None:
     return "glibc" if match[1] == "manylinux" else "musl", (int(match[2]), int(match[3]))
 
 
-def fit(filename: str, machine: str, libc: tuple[str, str]) -> tuple[int, int] | None:
-    """How closely a wheel fits this machine: the highest C library version that one of its
-    platform tags needs (pip prefers the most specific tag), or None when none fits. `libc` is
-    `platform.libc_ver()`: glibc reports its version; musl reports nothing, and any musllinux
-    tag is taken to fit."""
+def fit(
+    filename: str,
+    machine: str,
+    libc: tuple[str, str],
+    system: str = "Linux",
+    release: tuple[int, int] = (0, 0),
+) -> tuple[int, int] | None:
+    """How closely a wheel fits this machine: the highest C library (Linux) or system (macOS)
+    version that one of its platform tags needs (pip prefers the most specific tag), or None
+    when none fits. `libc` is `platform.libc_ver()`: glibc reports its version; musl reports
+    nothing, and any musllinux tag is taken to fit. `release`: macOS's version."""
+    tags = filename[: -len(".whl")].split("-")[-1].split(".")
+    if system == "Windows":
+        return (0, 0) if WINDOWS_TAGS.get(machine.lower()) in tags else None
+    if system == "Darwin":
+        return _fit_macos(tags, machine, release)
     family = libc[0] or "musl"
     have = tuple(int(part) for part in libc[1].split(".")[:2]) if libc[1] else (0, 0)
     best: tuple[int, int] | None = None
-    for tag in filename.removesuffix(".whl").split("-")[-1].split("."):
+    for tag in tags:
         needed = needs(tag, machine)
         if needed is None or needed[0] != family or (family == "glibc" and needed[1] > have):
             continue
@@ -78,7 +93,19 @@ def fit(filename: str, machine: str, libc: tuple[str, str]) -> tuple[int, int] |
     return best
 
 
-def get(url: str, accept: str) -> tuple[bytes, str]:
+def _fit_macos(tags: list[str], machine: str, release: tuple[int, int]) -> tuple[int, int] | None:
+    best: tuple[int, int] | None = None
+    for tag in tags:
+        match = re.fullmatch(r"macosx_(\d+)_(\d+)_(\w+)", tag)
+        if not match or match[3] not in (machine, "universal2"):
+            continue
+        needed = (int(match[1]), int(match[2]))
+        if needed <= release and (best is None or needed > best):
+            best = needed
+    return best
+
+
+def get(url: str, accept: str, context: ssl.SSLContext | None = None) -> tuple[bytes, str]:
     """The body and content type at `url`, retrying connection errors, 429 and 5xx."""
     if urllib.parse.urlsplit(url).scheme not in ("https", "http"):  # urllib would open file: too
         sys.exit(f"{url}: not an http(s) URL")
@@ -86,7 +113,7 @@ def get(url: str, accept: str) -> tuple[bytes, str]:
     request = urllib.request.Request(url, headers=headers)  # noqa: S310
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=60, context=context) as response:  # noqa: S310
                 return response.read(), response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as error:
             if attempt == ATTEMPTS or (error.code != 429 and error.code < 500):
@@ -98,11 +125,11 @@ def get(url: str, accept: str) -> tuple[bytes, str]:
     raise AssertionError("unreachable")
 
 
-def files(index: str) -> dict[str, str]:
+def files(index: str, context: ssl.SSLContext | None = None) -> dict[str, str]:
     """The files the index's simple API lists for uv: filename to absolute URL."""
     page = urllib.parse.urljoin(index.rstrip("/") + "/", "uv/")
     body, content_type = get(
-        page, "application/vnd.pypi.simple.v1+json, text/html;q=0.1, */*;q=0.01"
+        page, "application/vnd.pypi.simple.v1+json, text/html;q=0.1, */*;q=0.01", context
     )
     if "json" in content_type:
         links = [(f["filename"], f["url"]) for f in json.loads(body)["files"]]
@@ -116,30 +143,41 @@ def _filename(url: str) -> str:
     return urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
 
 
-def main(lock: Path, destination: Path) -> None:
-    version, allowed = pinned(lock.read_text())
+def fetch(lock: str, destination: Path, cafiles: tuple[Path, ...] = ()) -> None:
+    """Write the `uv` executable (`uv.exe` on Windows) of the lock's pin that fits this machine.
+    `cafiles`: certificates to trust besides the system's (a TLS-inspecting proxy's)."""
+    version, allowed = pinned(lock)
     index = os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or DEFAULT_INDEX
-    machine, libc = platform.machine(), platform.libc_ver()
-    listed = files(index)
-    fits = {
-        name: rank
-        for name in listed
-        if name.startswith(f"uv-{version}-")
-        and name.endswith(".whl")
-        and (rank := fit(name, machine, libc)) is not None
-    }
+    context = ssl.create_default_context()
+    for cafile in cafiles:
+        context.load_verify_locations(cafile=str(cafile))
+    system, machine, libc = platform.system(), platform.machine(), platform.libc_ver()
+    major, minor = ((platform.mac_ver()[0] or "0") + ".0").split(".")[:2]
+    release = (int(major), int(minor))
+    listed = files(index, context)
+    fits = {}
+    for name in listed:
+        if name.startswith(f"uv-{version}-") and name.endswith(".whl"):
+            rank = fit(name, machine, libc, system, release)
+            if rank is not None:
+                fits[name] = rank
     if not fits:
-        library = " ".join(libc) if libc[0] else "musl"
+        library = " ".join(libc) if libc[0] else "musl" if system == "Linux" else system
         sys.exit(f"{index}: no uv {version} wheel for {machine} with {library}")
     name = max(fits, key=fits.__getitem__)
-    body, _ = get(listed[name], "*/*")
+    body, _ = get(listed[name], "*/*", context)
     digest = hashlib.sha256(body).hexdigest()
     if digest not in allowed:
         sys.exit(f"{name}: sha256 {digest} is not one of the lock's hashes for uv=={version}")
+    executable = "uv.exe" if system == "Windows" else "uv"
     with zipfile.ZipFile(io.BytesIO(body)) as wheel:
-        executable = wheel.read(f"uv-{version}.data/scripts/uv")
-    destination.write_bytes(executable)
+        data = wheel.read(f"uv-{version}.data/scripts/{executable}")
+    destination.write_bytes(data)
     destination.chmod(destination.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def main(lock: Path, destination: Path) -> None:
+    fetch(lock.read_text(), destination)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ DEFAULTS = {
     "await-release": "true",
     "await-timeout": "300",
     "ca-certificates": "",
+    "run-in": "auto",  # read by action/launch.py, which starts the publisher one way or the other
 }
+RUN_IN_CHOICES = ("auto", "container", "native")
 MAX_CONCURRENCY = 16  # more gains nothing on an index that spends a second per file
 
 
@@ -122,6 +124,8 @@ def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Setti
     dry_run = raw["dry-run"].lower()
     if dry_run not in DRY_RUN_CHOICES:
         raise InputError("dry-run", raw["dry-run"], "expected `auto`, `true` or `false`.")
+    if raw["run-in"].lower() not in RUN_IN_CHOICES:
+        raise InputError("run-in", raw["run-in"], "expected `auto`, `container` or `native`.")
 
     return Settings(
         user=user,
@@ -423,5 +427,5 @@ def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
     )
     add("--await-timeout", metavar="SECONDS", help="how long to wait for them (default: 300)")
     add("--ca-certificates", metavar="PEM", help="a CA to trust besides the default roots")
-    parser.set_defaults(password=None, attestations=None, sigstore_trust_config=None)
+    parser.set_defaults(password=None, attestations=None, sigstore_trust_config=None, run_in=None)
     return parser.parse_args(list(argv))

@@ -65,6 +65,33 @@ def test_fit(
     assert fetch_uv.fit(f"uv-{VERSION}-py3-none-{filename}.whl", machine, libc) == expected
 
 
+@pytest.mark.parametrize(
+    ("filename", "system", "machine", "release", "expected"),
+    [
+        ("macosx_11_0_arm64", "Darwin", "arm64", (14, 5), (11, 0)),
+        ("macosx_11_0_arm64", "Darwin", "arm64", (10, 15), None),
+        ("macosx_11_0_arm64", "Darwin", "x86_64", (14, 5), None),
+        ("macosx_10_12_x86_64", "Darwin", "x86_64", (13, 0), (10, 12)),
+        ("macosx_10_12_universal2", "Darwin", "arm64", (14, 0), (10, 12)),
+        ("win_amd64", "Windows", "AMD64", (0, 0), (0, 0)),
+        ("win_arm64", "Windows", "ARM64", (0, 0), (0, 0)),
+        ("win_amd64", "Windows", "ARM64", (0, 0), None),
+        ("win32", "Windows", "x86", (0, 0), (0, 0)),
+        ("manylinux_2_17_x86_64", "Windows", "AMD64", (0, 0), None),
+    ],
+)
+def test_fit_on_macos_and_windows(
+    filename: str,
+    system: str,
+    machine: str,
+    release: tuple[int, int],
+    expected: tuple[int, int] | None,
+) -> None:
+    name = f"uv-{VERSION}-py3-none-{filename}.whl"
+
+    assert fetch_uv.fit(name, machine, ("", ""), system, release) == expected
+
+
 def test_pinned_reads_the_version_and_every_hash_of_the_real_lock() -> None:
     version, hashes = fetch_uv.pinned((ROOT / "docker" / "build-requirements.txt").read_text())
 

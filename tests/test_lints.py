@@ -12,7 +12,17 @@ import pytest
 from tests.conftest import ROOT
 
 LINTS = {
-    "ruff check": [sys.executable, "-m", "ruff", "check", "publisher", "tests", "bench", "docker"],
+    "ruff check": [
+        sys.executable,
+        "-m",
+        "ruff",
+        "check",
+        "publisher",
+        "tests",
+        "bench",
+        "docker",
+        "action",
+    ],
     "ruff format": [
         sys.executable,
         "-m",
@@ -23,6 +33,7 @@ LINTS = {
         "tests",
         "bench",
         "docker",
+        "action",
     ],
     "mypy --strict": [
         sys.executable,
@@ -33,6 +44,7 @@ LINTS = {
         "tests",
         "bench",
         "docker",
+        "action",
     ],
     "hadolint": ["hadolint", "Dockerfile"],
     "zizmor": [
