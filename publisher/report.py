@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # a failure before publishing is reported without importing t
     from publisher.publish import Report
     from publisher.results import FileResult
 
+OUTPUT_NAMES = ("files", "release-url", "dry-run", "verified", "attestations")
+
 STATUS_ICONS = {
     "uploaded": "✅",
     "already-there": "☑️",
@@ -60,7 +62,7 @@ def write_report(report: Report, context: RunContext, console: Console) -> None:
     _closing_lines(report, console)
     if report.error is not None:
         console.error(report.error.markdown, title=report.error.title)
-    outputs = {
+    outputs = {  # OUTPUT_NAMES, which action.yml declares
         "files": _json_output(files_output(report.results)),
         "release-url": report.release_url if _published(report) else "",
         "dry-run": "true" if report.dry_run.enabled else "false",
