@@ -25,6 +25,11 @@ from types import FrameType
 from publisher.errors import PublishError
 
 EXIT_AT_ONCE = 128  # + the signal's number, as a shell reports a process killed by it
+# The runner's first signal is SIGINT (Ctrl-C on Windows), its second SIGTERM (Ctrl-Break on
+# Windows, which Python sees as SIGBREAK); `docker stop` sends SIGTERM.
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
+)
 
 
 class Cancelled(BaseException):
@@ -64,7 +69,7 @@ class Cancellation:
         return self._requested.is_set()
 
     def install(self) -> None:
-        for number in (signal.SIGTERM, signal.SIGINT):
+        for number in STOP_SIGNALS:
             signal.signal(number, self._handle)
 
     @contextmanager
@@ -97,5 +102,5 @@ class Cancellation:
 
 def restore_default_handlers() -> None:
     """For a forked child: the signals are the parent's to handle."""
-    for number in (signal.SIGTERM, signal.SIGINT):
+    for number in STOP_SIGNALS:
         signal.signal(number, signal.SIG_DFL)
