@@ -24,7 +24,7 @@ from publisher.settings import Settings, load_settings
 from publisher.worker import Worker
 
 if TYPE_CHECKING:
-    from publisher.publish import Report
+    from publisher.values import Report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from publisher.console import Console
-from publisher.distributions import Distribution
 from publisher.errors import AttestationError
 from publisher.http import (
     RetryPolicy,
@@ -40,6 +39,7 @@ from publisher.http import (
 )
 from publisher.parallel import map_bounded
 from publisher.settings import Settings
+from publisher.values import Attested, Distribution
 from publisher.worker import Worker
 
 if TYPE_CHECKING:
@@ -54,15 +54,6 @@ PUBLIC_LOG_SEARCH = "https://search.sigstore.dev/?logIndex={}"
 STATUS_PAGE = "https://status.sigstore.dev"
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Attested:
-    filename: str  # the distribution's
-    path: Path  # its `.publish.attestation`
-    log_index: int | None  # of the transparency-log entry
-    log_url: str = ""  # the entry on the public log's search page; empty for other instances
-    reused: bool = False  # found beside the file, not signed by this run
 
 
 @dataclass(frozen=True)

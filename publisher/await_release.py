@@ -19,8 +19,8 @@ from publisher.console import Console
 from publisher.errors import PublishError, UploadError
 from publisher.http import RetryPolicy
 from publisher.index import index_name, web_url
-from publisher.results import FileResult
 from publisher.simple import Index, read_index
+from publisher.values import FileResult, Status
 
 FIRST_INTERVAL = 0.5  # seconds; doubled after each look, up to
 MAX_INTERVAL = 15.0
@@ -46,7 +46,7 @@ def await_release(
 ) -> Served:
     """`provenance`: an attested file counts as served once listed with its provenance (by
     default on PyPI and TestPyPI, the indexes that keep attestations)."""
-    waiting = {r.distribution.filename: r for r in results if r.status == "uploaded"}
+    waiting = {r.distribution.filename: r for r in results if r.status == Status.UPLOADED}
     if not waiting:
         return Served(results, True)
     if provenance is None:
@@ -107,6 +107,6 @@ def await_release(
 
 def _mark(results: tuple[FileResult, ...], served: set[str]) -> tuple[FileResult, ...]:
     return tuple(
-        replace(r, served=r.distribution.filename in served) if r.status == "uploaded" else r
+        replace(r, served=r.distribution.filename in served) if r.status == Status.UPLOADED else r
         for r in results
     )

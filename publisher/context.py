@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher.settings import Settings
+from publisher.values import DryRun
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,6 @@ class RunContext:
     @property
     def oidc_available(self) -> bool:
         return self.oidc_request is not None
-
-
-@dataclass(frozen=True)
-class DryRun:
-    enabled: bool
-    reason: str  # said in the log and the summary; empty for a real publish
 
 
 def load_context(environ: Mapping[str, str]) -> RunContext:

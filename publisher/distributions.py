@@ -17,7 +17,7 @@ import tarfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from packaging.metadata import RawMetadata
 
 from publisher.errors import DistributionError, MetadataError
+from publisher.values import Digests, Distribution
 
 SDIST_SUFFIXES = (".tar.gz", ".zip")
 WHEEL_SUFFIX = ".whl"
@@ -46,31 +47,6 @@ MAX_MEMBERS = 200_000
 # links), all together, and how many of them may precede one member.
 TAR_HEADERS_LIMIT = 16 * MiB
 MAX_HEADER_CHAIN = 8
-
-
-@dataclass(frozen=True)
-class Digests:
-    sha256: str
-    blake2_256: str
-    md5: str
-
-
-@dataclass(frozen=True)
-class Distribution:
-    path: Path
-    filetype: str  # "bdist_wheel" or "sdist", as the upload form names them
-    pyversion: str  # "source" for an sdist, the wheel's python tag otherwise
-    name: str
-    version: str
-    size: int
-    digests: Digests
-    metadata: RawMetadata = field(compare=False, repr=False)
-    # PEP 740 attestations beside the file (`<filename>.<kind>.attestation`), sorted by name
-    attestation_files: tuple[Path, ...] = ()
-
-    @property
-    def filename(self) -> str:
-        return self.path.name
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from publisher.console import Console
-from publisher.distributions import Distribution
 from publisher.errors import UploadError
-from publisher.results import FileResult
 from publisher.simple import Listing, RemoteFile
-
-ALREADY_THERE = "already-there"
+from publisher.values import Distribution, FileResult, Status
 
 
 @dataclass(frozen=True)
@@ -68,7 +65,7 @@ def conflict_error(conflicts: Sequence[str], *, dry_run: bool = False) -> Upload
 
 def already_there(dist: Distribution, remote: RemoteFile, how: str = "") -> FileResult:
     note = "identical file already on the index" + (f", {how}" if how else "")
-    return FileResult(dist, ALREADY_THERE, url=remote.url, note=note)
+    return FileResult(dist, Status.ALREADY_THERE, url=remote.url, note=note)
 
 
 def other_build(dist: Distribution, remote: RemoteFile) -> str:
@@ -85,4 +82,4 @@ def skipped_other_build(dist: Distribution, remote: RemoteFile, console: Console
         "under this name. Skipped; bump the version to publish this build.",
         title=f"{dist.filename} differs from the published file",
     )
-    return FileResult(dist, "skipped", url=remote.url, note="different content on the index")
+    return FileResult(dist, Status.SKIPPED, url=remote.url, note="different content on the index")

@@ -15,7 +15,6 @@ import requests
 
 from publisher.attestations import (
     SIGSTORE_AUDIENCE,
-    Attested,
     Plan,
     plan_attestations,
     reusable_workflow,
@@ -26,10 +25,9 @@ from publisher.attestations import (
 from publisher.await_release import await_release
 from publisher.cancel import Cancellation, Cancelled
 from publisher.console import Console, human_size
-from publisher.context import DryRun, RunContext, decide_dry_run
+from publisher.context import RunContext, decide_dry_run
 from publisher.diagnosis import read_claims
 from publisher.distributions import (
-    Distribution,
     check_metadata,
     check_pypi_rules,
     find_distributions,
@@ -46,25 +44,11 @@ from publisher.oidc import (
     fetch_oidc_token,
     mint_upload_token,
 )
-from publisher.results import FileResult
 from publisher.settings import Settings
 from publisher.simple import Index, Listing, read_index
 from publisher.upload import Credentials, Outcome, describe, upload_distributions
+from publisher.values import Attested, Distribution, DryRun, FileResult, Report, Status
 from publisher.worker import Worker
-
-
-@dataclass(frozen=True)
-class Report:
-    repository_url: str
-    dry_run: DryRun
-    results: tuple[FileResult, ...] = ()
-    release_url: str = ""
-    exchange: str = ""  # what a dry run learned of the trusted-publisher exchange
-    error: PublishError | None = None
-    attestations: tuple[Attested, ...] = ()  # in the order of the distributions
-    attestation_note: str = ""  # why there are none, or what a dry run would sign
-    index_note: str = ""  # why what the index holds could not be checked
-    verified: bool | None = None  # every uploaded file served with our sha256; None: not checked
 
 
 def publish(
@@ -112,7 +96,9 @@ class _Progress:
     def ended(self, settings: Settings, dry_run: DryRun, error: PublishError) -> Report:
         results = self.results
         if self.sending and not results:  # cut off in the upload stage: each may have landed
-            unknown = tuple(FileResult(d, "unknown", note="check the index") for d in self.sending)
+            unknown = tuple(
+                FileResult(d, Status.UNKNOWN, note="check the index") for d in self.sending
+            )
             results = _in_order(self.dists, self.settled, unknown)
         return Report(
             settings.repository_url,
@@ -451,7 +437,7 @@ def _dry_run(
             verb, note, url = "would upload", "", ""
         else:  # one of the conflicts
             verb, note, url = "would fail on", "other content on the index", ""
-        results.append(FileResult(dist, "dry-run", url=url, note=note))
+        results.append(FileResult(dist, Status.DRY_RUN, url=url, note=note))
         console.line(f"{verb} {dist.filename}" + (f" ({note})" if note else ""))
     conflicts = comparison.conflicts
     error = conflict_error(conflicts, dry_run=True) if conflicts else None

@@ -24,15 +24,14 @@ from twine.repository import Repository
 
 from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
-from publisher.distributions import Distribution
 from publisher.errors import InternalError, PublishError, UploadError
 from publisher.existing import already_there, other_build, skipped_other_build
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
 from publisher.index import index_name
 from publisher.parallel import Outcome as ParallelOutcome
 from publisher.parallel import run_bounded
-from publisher.results import FileResult
 from publisher.simple import Index, RemoteFile, read_index
+from publisher.values import Distribution, FileResult, Status
 
 RENEW_MARGIN = 120.0  # seconds of validity an upload token must have left to start a file
 CANCEL_GRACE = 2.0  # seconds the uploads in flight get to finish after a cancellation
@@ -212,7 +211,7 @@ class _InOrder:
             result = self._ended.pop(self._next).value
             self._next += 1
             if result is not None:
-                style = "green" if result.status == "uploaded" else None
+                style = "green" if result.status == Status.UPLOADED else None
                 self._console.line(describe(result), style=style)
 
 
@@ -223,12 +222,14 @@ def _result(
         return outcome.value
     if not outcome.started:
         why = "the job was cancelled" if cancelled else "an earlier failure"
-        return FileResult(dist, "failed", note=f"not attempted after {why}")
+        return FileResult(dist, Status.FAILED, note=f"not attempted after {why}")
     if not outcome.finished:
-        return FileResult(dist, "unknown", note="cut off by the cancellation: check the index")
+        return FileResult(dist, Status.UNKNOWN, note="cut off by the cancellation: check the index")
     if outcome.error is not None and not isinstance(outcome.error, PublishError):
-        return FileResult(dist, "unknown", note="cut off by an internal error: check the index")
-    return FileResult(dist, "failed")
+        return FileResult(
+            dist, Status.UNKNOWN, note="cut off by an internal error: check the index"
+        )
+    return FileResult(dist, Status.FAILED)
 
 
 def _upload_one(
@@ -261,7 +262,7 @@ def _upload_one(
     said = answer_text(response)
     console.detail(f"{response.status_code} {response.reason}" + (f": {said}" if said else ""))
     if response.status_code == 200:
-        return FileResult(dist, "uploaded", seconds=seconds)
+        return FileResult(dist, Status.UPLOADED, seconds=seconds)
 
     if response.status_code in (400, 403, 409):
         retried = len(attempts) > 1
@@ -299,7 +300,7 @@ def describe(result: FileResult) -> str:
     """One log line a file: what happened, its size, and for an upload the time and throughput."""
     dist = result.distribution
     line = f"{result.status.replace('-', ' ')} {dist.filename} ({human_size(dist.size)}"
-    if result.status == "uploaded" and result.seconds > 0:
+    if result.status == Status.UPLOADED and result.seconds > 0:
         line += f" in {result.seconds:.2f} s, {human_size(dist.size / result.seconds)}/s"
     line += ")"
     return f"{line}: {result.note}" if result.note else line
@@ -347,11 +348,11 @@ def _settle(
         return None
     if remote.sha256 == dist.digests.sha256:
         if retried:  # an earlier attempt delivered the file but its answer was lost
-            return FileResult(dist, "uploaded", url=remote.url)
+            return FileResult(dist, Status.UPLOADED, url=remote.url)
         return already_there(dist, remote)
     if skip_existing:
         if not remote.sha256:
-            return FileResult(dist, "skipped", note="already on the index")
+            return FileResult(dist, Status.SKIPPED, note="already on the index")
         return skipped_other_build(dist, remote, console)
     raise UploadError(
         f"{index_name(index.repository_url)} already has `{dist.filename}` "
@@ -366,10 +367,10 @@ def _settle(
 def _partial(error: PublishError, results: tuple[FileResult, ...]) -> PublishError:
     """`error`, with the list of what made it and what did not (unless there was one file)."""
     uploaded = tuple(r.distribution.filename for r in results if r.on_index)
-    unknown = tuple(r.distribution.filename for r in results if r.status == "unknown")
+    unknown = tuple(r.distribution.filename for r in results if r.status == Status.UNKNOWN)
     if not uploaded and not unknown and len(results) == 1:
         return error
-    not_uploaded = tuple(r.distribution.filename for r in results if r.status == "failed")
+    not_uploaded = tuple(r.distribution.filename for r in results if r.status == Status.FAILED)
     return UploadError(
         error.markdown,
         title=error.title,

@@ -14,10 +14,10 @@ import pytest
 
 from publisher.await_release import await_release
 from publisher.console import Console
-from publisher.distributions import Distribution, find_distributions
+from publisher.distributions import find_distributions
 from publisher.http import RetryPolicy, make_session
-from publisher.results import FileResult
 from publisher.simple import Index
+from publisher.values import Distribution, FileResult, Status
 from tests.conftest import Runner, assert_no_secrets, build_dists, rebuild_with_other_content
 from tests.servers import OidcRuntime, Warehouse
 
@@ -193,7 +193,7 @@ def test_on_an_index_that_keeps_attestations_a_file_is_served_with_its_provenanc
     inputs = {"repository-url": warehouse.upload_url, "await-release": "false"}
     assert runner(inputs | {"attestations": str(attested).lower()}).returncode == 0
     uploaded = tuple(  # each as the action reports a file it sent with its attestation
-        FileResult(replace(d, attestation_files=(_publish_attestation(d),)), "uploaded")
+        FileResult(replace(d, attestation_files=(_publish_attestation(d),)), Status.UPLOADED)
         for d in find_distributions(dists[0].parent).distributions
     )
     console = Console(io.StringIO(), in_actions=False)

@@ -18,8 +18,9 @@ from publisher.console import Console
 from publisher.context import load_context
 from publisher.errors import InternalError, PublishError
 from publisher.network import CertificateNotTrusted
-from publisher.publish import Report, publish
+from publisher.publish import publish
 from publisher.settings import load_settings
+from publisher.values import Report
 from tests.conftest import Runner
 from tests.servers import Warehouse
 

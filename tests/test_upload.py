@@ -6,8 +6,8 @@ from pathlib import Path
 
 from publisher.distributions import find_distributions
 from publisher.errors import PublishError, UploadError
-from publisher.results import FileResult
 from publisher.upload import _partial
+from publisher.values import FileResult, Status
 from tests.conftest import build_release
 
 
@@ -16,7 +16,13 @@ def test_a_partial_upload_names_every_file_on_the_index_and_every_other(tmp_path
     made it as much as one uploaded or skipped: a re-run need not send it."""
     build_release(tmp_path, 4)
     dists = find_distributions(tmp_path).distributions
-    statuses = ("uploaded", "already-there", "skipped", "failed", "unknown")
+    statuses = (
+        Status.UPLOADED,
+        Status.ALREADY_THERE,
+        Status.SKIPPED,
+        Status.FAILED,
+        Status.UNKNOWN,
+    )
     results = tuple(FileResult(d, s) for d, s in zip(dists, statuses, strict=True))
 
     error = _partial(PublishError("refused", title="Refused"), results)
@@ -33,4 +39,4 @@ def test_one_file_that_failed_needs_no_list(tmp_path: Path) -> None:
     (dist,) = find_distributions(tmp_path).distributions
     error = PublishError("refused", title="Refused")
 
-    assert _partial(error, (FileResult(dist, "failed"),)) is error
+    assert _partial(error, (FileResult(dist, Status.FAILED),)) is error
