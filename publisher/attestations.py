@@ -39,6 +39,7 @@ from publisher.http import (
 )
 from publisher.parallel import map_bounded
 from publisher.settings import Settings
+from publisher.trusted_publishing import TrustedPublishing, read_claims, reusable_workflow
 from publisher.values import Attested, Distribution
 from publisher.worker import Worker
 
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
 PUBLISH_SUFFIX = ".publish.attestation"
 PUBLISH_PREDICATE = "https://docs.pypi.org/attestations/publish/v1"
-SIGSTORE_AUDIENCE = "sigstore"
 PUBLIC_LOG_SEARCH = "https://search.sigstore.dev/?logIndex={}"
 STATUS_PAGE = "https://status.sigstore.dev"
 
@@ -111,17 +111,17 @@ def publish_path(dist: Distribution) -> Path:
     return dist.path.with_name(dist.filename + PUBLISH_SUFFIX)
 
 
-def reusable_workflow(claims: Mapping[str, object]) -> str:
+def reusable_workflow_refusal(claims: Mapping[str, object]) -> str:
     """Why PyPI would refuse attestations from this job (empty if it would not).
 
     The certificate names the calling workflow (`workflow_ref`) while PyPI matches the trusted
     publisher on the workflow that runs the job (`job_workflow_ref`): in a reusable workflow the
     two name other files, and every attested upload is refused.
     """
-    caller = str(claims.get("workflow_ref", "")).split("@", 1)[0]
-    job = str(claims.get("job_workflow_ref", "")).split("@", 1)[0]
-    if not caller or not job or caller == job:
+    found = reusable_workflow(claims)
+    if found is None:
         return ""
+    job, caller = found
     return (
         f"This job runs in the reusable workflow `{job}`, called from `{caller}`. The "
         "Sigstore certificate would name the calling workflow, which PyPI does not accept "
@@ -129,6 +129,92 @@ def reusable_workflow(claims: Mapping[str, object]) -> str:
         "attested upload. To publish with attestations, run this action in a job of the "
         "top-level workflow (and register that workflow file as the trusted publisher)."
     )
+
+
+def attest(
+    dists: tuple[Distribution, ...],
+    plan: Plan,
+    trusted: TrustedPublishing,
+    settings: Settings,
+    worker: Worker | None,
+) -> tuple[tuple[Distribution, ...], tuple[Attested, ...], str]:
+    """The attestation stage of a real run: an attestation for each file (signed now, or
+    reused), the files with them attached, and why there are none (a reusable workflow)."""
+    console = trusted.console
+    token = ""
+    if any(d.filename not in plan.existing for d in dists):
+        token = trusted.sigstore_token()
+        refusal = reusable_workflow_refusal(read_claims(token))
+        if refusal and not plan.explicit:
+            console.warning(
+                refusal + " Publishing without attestations (set `attestations: true` to "
+                "attest anyway).",
+                title="No attestations from a reusable workflow",
+            )
+            return without_attestations(dists), (), refusal
+        if refusal:
+            console.warning(refusal + " Attesting anyway: `attestations` is `true`.")
+    with console.group(f"Attestations (PEP 740) for {len(dists)} files"):
+        attested = sign_distributions(
+            dists,
+            token,
+            trust_config=settings.sigstore_trust_config,
+            existing=plan.existing,
+            policy=trusted.exchange.policy,
+            console=console,
+            worker=worker,
+            concurrency=settings.upload_concurrency,
+        )
+        for a in attested:
+            entry = f"transparency log index {a.log_index}" if a.log_index is not None else "?"
+            console.line(f"{'reused' if a.reused else 'signed'} {a.path.name} ({entry})")
+    return with_attestations(dists, attested), attested, ""
+
+
+def preview(
+    dists: tuple[Distribution, ...], plan: Plan, trusted: TrustedPublishing, oidc: bool
+) -> str:
+    """What a real run would attest, for a dry run; the `sigstore` token is asked for (`oidc`:
+    the job may have one), which proves the job may have it. Nothing is signed: that would
+    write a public log entry for files never published."""
+    if not plan.sign:
+        return plan.reason if plan.explicit else ""
+    to_sign = [d.filename for d in dists if d.filename not in plan.existing]
+    reused = [a.path.name for a in plan.existing.values()]
+    parts = []
+    if to_sign:
+        parts.append("A real run would sign " + ", ".join(f"`{n}`" for n in to_sign) + ".")
+    if reused:
+        parts.append("It would reuse " + ", ".join(f"`{n}`" for n in reused) + ".")
+    if to_sign and oidc:
+        refusal = reusable_workflow_refusal(read_claims(trusted.sigstore_token()))
+        parts.append(
+            refusal + " A real run publishes without attestations (unless `attestations` is "
+            "`true`)."
+            if refusal
+            else "This job may have the OIDC token for Sigstore (`id-token: write`)."
+        )
+    elif to_sign:
+        parts.append("Signing needs trusted publishing in a job with `id-token: write`.")
+    message = " ".join(parts)
+    trusted.console.line(f"Attestations: {message}")
+    return message
+
+
+def unattested(
+    dists: tuple[Distribution, ...], plan: Plan, console: Console
+) -> tuple[Distribution, ...]:
+    """No attestations go up: say why only where someone asked for them or left files for them."""
+    if plan.explicit:
+        console.notice(plan.reason, title="No attestations")
+    files = [p.name for d in dists for p in d.attestation_files]
+    if files:
+        console.line(
+            "Not uploading the attestation files beside the distributions ("
+            + ", ".join(files)
+            + f"): {plan.reason}"
+        )
+    return without_attestations(dists)
 
 
 def sign_distributions(

@@ -24,6 +24,7 @@ from typing import IO, TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from packaging.metadata import RawMetadata
 
+from publisher.console import Console, human_size
 from publisher.errors import DistributionError, MetadataError
 from publisher.values import Digests, Distribution
 
@@ -81,6 +82,24 @@ def find_distributions(directory: Path) -> Found:
         ),
         tuple(ignored),
     )
+
+
+def show_distributions(found: Found, directory: Path, print_hash: bool, console: Console) -> None:
+    """The files found, with their sizes (and digests with `print-hash`); what was ignored."""
+    if found.ignored:
+        console.warning(
+            f"Ignored what is not a wheel or an sdist in `{directory}`: "
+            + ", ".join(f"`{name}`" for name in found.ignored),
+            title="Files ignored in packages-dir",
+        )
+    dists = found.distributions
+    with console.group(f"Distributions in {directory} ({len(dists)})"):
+        for dist in dists:
+            console.line(f"{dist.filename}  {human_size(dist.size)}")
+            if print_hash:
+                console.line(f"  SHA256:      {dist.digests.sha256}")
+                console.line(f"  MD5:         {dist.digests.md5}")
+                console.line(f"  BLAKE2-256:  {dist.digests.blake2_256}")
 
 
 def _distribution_paths(directory: Path) -> tuple[list[Path], list[Path]]:

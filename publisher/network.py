@@ -7,8 +7,9 @@ there, and this module holds them:
 - The proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`, in either case; the runner
   passes its own proxy settings to the container in them) are honoured by every request:
   requests (ours, twine's upload, sigstore's Fulcio and Rekor clients) and tuf's urllib3
-  fetcher read them themselves; the OIDC token request is ours (`publisher.oidc`), because
-  `id` makes it with a bare urllib3 request that ignores them.
+  fetcher read them themselves; the OIDC token request is ours
+  (`publisher.trusted_publishing`), because `id` makes it with a bare urllib3 request that
+  ignores them.
 - The certificates named by `ca-certificates`, and any bundle the step names in
   `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE` or `SSL_CERT_FILE`, are ADDED to the default roots
   (certifi's): one bundle file, which `REQUESTS_CA_BUNDLE` (requests) and `SSL_CERT_FILE`

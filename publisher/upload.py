@@ -31,17 +31,10 @@ from publisher.index import index_name
 from publisher.parallel import Outcome as ParallelOutcome
 from publisher.parallel import run_bounded
 from publisher.simple import Index, RemoteFile, read_index
-from publisher.values import Distribution, FileResult, Status
+from publisher.values import Credentials, Distribution, FileResult, Status
 
 RENEW_MARGIN = 120.0  # seconds of validity an upload token must have left to start a file
 CANCEL_GRACE = 2.0  # seconds the uploads in flight get to finish after a cancellation
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: str
-    expires: float | None = None  # set for a minted token
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,15 @@ class FileResult:
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """What an upload authenticates with: the step's user and password, or a minted token."""
+
+    username: str
+    password: str = field(repr=False)
+    expires: float | None = None  # set for a minted token
+
+
+@dataclass(frozen=True)
 class Attested:
     filename: str  # the distribution's
     path: Path  # its `.publish.attestation`

@@ -17,7 +17,7 @@ from publisher.attestations import (
     PUBLISH_PREDICATE,
     _transient,
     plan_attestations,
-    reusable_workflow,
+    reusable_workflow_refusal,
     sign_distributions,
 )
 from publisher.console import Console
@@ -135,8 +135,8 @@ def test_a_reusable_workflow_is_recognised_by_its_other_file() -> None:
     own = "octo-org/pkg/.github/workflows/release.yml@refs/tags/v1"
     called = "octo-org/shared/.github/workflows/publish.yml@refs/heads/main"
 
-    assert reusable_workflow({"workflow_ref": own, "job_workflow_ref": own}) == ""
-    said = reusable_workflow({"workflow_ref": own, "job_workflow_ref": called})
+    assert reusable_workflow_refusal({"workflow_ref": own, "job_workflow_ref": own}) == ""
+    said = reusable_workflow_refusal({"workflow_ref": own, "job_workflow_ref": called})
     assert "reusable workflow `octo-org/shared/.github/workflows/publish.yml`" in said
     assert "top-level workflow" in said
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 
-from publisher.diagnosis import explain_refusal, read_claims
+from publisher.trusted_publishing import explain_refusal, read_claims
 
 REFUSAL = {
     "message": "Token request failed",

@@ -1,4 +1,10 @@
-"""Trusted publishing: the job's OIDC token exchanged at the index for a short-lived upload token.
+"""Trusted publishing: the job's OIDC token exchanged at the index for short-lived upload tokens.
+
+`TrustedPublishing` is the one object the run uses, as a context manager: it asks for both OIDC
+tokens (the index's audience and Sigstore's), mints, renews for long uploads, proves the exchange
+in a dry run, explains a refusal, and revokes every token it minted on the way out (quickly
+when the job is being stopped). Everything that is about GitHub's OIDC tokens and Warehouse's
+exchange lives here, so another provider would touch this module only.
 
     GET  <index>/_/oidc/audience    -> the audience the index wants in the OIDC token
     GET  $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...  (ours on GitHub)  -> the job's JWT
@@ -16,13 +22,15 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import TracebackType
 
 import requests
 
+from publisher.cancel import Cancellation
+from publisher.console import Console
 from publisher.context import OidcRequest
-from publisher.diagnosis import explain_refusal
 from publisher.errors import PublishError, TrustedPublishingError
 from publisher.http import (
     RetryPolicy,
@@ -32,7 +40,14 @@ from publisher.http import (
     request,
     with_retries,
 )
-from publisher.index import index_name, oidc_base
+from publisher.index import (
+    index_name,
+    normalize,
+    oidc_base,
+    publishing_settings_url,
+    web_url,
+)
+from publisher.values import Credentials
 
 PERMISSION_SNIPPET = """\
 ```yaml
@@ -45,6 +60,7 @@ jobs:
 ```"""
 
 
+SIGSTORE_AUDIENCE = "sigstore"
 QUICK_TIMEOUT = (1.0, 1.0)  # connect, read: revoking a token while the job is being stopped
 LIFETIME = 15 * 60.0  # of a minted token, where the index does not say (or says nonsense)
 LONGEST_LIFETIME = 24 * 3600.0  # an `expires` further away than this is nonsense
@@ -258,9 +274,249 @@ def burn_token(exchange: Exchange, token: UploadToken, *, quick: bool = False) -
     return f"`POST {url}` answered HTTP {response.status_code}"
 
 
+class TrustedPublishing:
+    """This run's trusted publishing at one index, used as a context manager: leaving it revokes
+    every upload token it minted (renewed ones included: an upload may have used one until the
+    end), with one quick attempt each when the job is being stopped."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        repository_url: str,
+        oidc_request: OidcRequest | None,
+        *,
+        policy: RetryPolicy,
+        console: Console,
+        cancellation: Cancellation,
+    ) -> None:
+        self.exchange = Exchange(
+            session, repository_url, policy, console.line, console.mask, oidc_request
+        )
+        self.console = console
+        self.cancellation = cancellation
+        self.minted: list[UploadToken] = []
+        self._projects: frozenset[str] = frozenset()
+
+    def __enter__(self) -> TrustedPublishing:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        with self.cancellation.deferred():
+            while self.minted:
+                self._revoke(self.minted.pop(0), quick=self.cancellation.requested)
+
+    def credentials(self, projects: Iterable[str]) -> Credentials:
+        """A fresh OIDC token exchanged for an upload token for `projects`."""
+        self._projects = frozenset(projects)
+        audience = fetch_audience(self.exchange)
+        oidc_token = fetch_oidc_token(self.exchange, audience)
+        if oidc_token is None:
+            raise TrustedPublishingError(NOT_IN_ACTIONS, title="Not in GitHub Actions")
+        token = mint_upload_token(self.exchange, oidc_token, self._projects)
+        self.minted.append(token)
+        self.console.line(
+            "Exchanged the OIDC token for an upload token "
+            f"({index_name(self.exchange.repository_url)})."
+        )
+        return Credentials("__token__", token.value, token.expires)
+
+    def renew(self) -> Credentials:
+        """Another upload token for the same projects, before the last one expires."""
+        return self.credentials(self._projects)
+
+    def prove(self, projects: Iterable[str]) -> str:
+        """Mint a token and revoke it at once: proof, in a dry run, that the trusted publisher
+        matches this run. The sentence for the log and the summary."""
+        self.credentials(projects)
+        self._revoke(self.minted.pop())
+        message = (
+            f"Trusted publishing works: {index_name(self.exchange.repository_url)} exchanged "
+            "this run's OIDC token for an upload token, which was revoked at once."
+        )
+        self.console.line(message, style="green")
+        return message
+
+    def sigstore_token(self) -> str:
+        """The job's OIDC token for Sigstore (audience `sigstore`), to sign attestations."""
+        token = fetch_oidc_token(self.exchange, SIGSTORE_AUDIENCE)
+        if token is None:  # the index's token was had a moment ago: the runtime went away
+            raise TrustedPublishingError(
+                "The Actions runtime gave no OIDC token for Sigstore.", title="No Sigstore token"
+            )
+        return token
+
+    def _revoke(self, token: UploadToken, *, quick: bool = False) -> None:
+        problem = burn_token(self.exchange, token, quick=quick)
+        if problem:
+            self.console.warning(
+                f"The upload token could not be revoked ({problem}). It expires by itself "
+                "within 15 minutes and can only upload to this project.",
+                title="Upload token not revoked",
+            )
+        else:
+            self.console.line("Revoked the upload token.")
+
+
+NOT_IN_ACTIONS = (
+    "No OIDC token can be had here: trusted publishing works from GitHub Actions (in a job with "
+    "`permissions: id-token: write`). Elsewhere, pass an API token in the `INPUT_PASSWORD` "
+    "variable, or use `--dry-run` to check the distributions."
+)
+
+
+def reusable_workflow(claims: Mapping[str, object]) -> tuple[str, str] | None:
+    """The rule for a job in a reusable workflow: `(the reusable workflow, its caller)`, by
+    file, when the job's workflow (`job_workflow_ref`) is not the run's (`workflow_ref`);
+    None when they are the same."""
+    caller = str(claims.get("workflow_ref", "")).split("@", 1)[0]
+    job = str(claims.get("job_workflow_ref", "")).split("@", 1)[0]
+    if not caller or not job or caller == job:
+        return None
+    return job, caller
+
+
 def _json(response: requests.Response) -> dict[str, object]:
     try:
         body = response.json()
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+# --- why the index refused: the claims it matches on, and the publisher that would match ---
+
+CLAIMS_SHOWN = (
+    "sub",
+    "repository",
+    "repository_owner",
+    "repository_owner_id",
+    "workflow_ref",
+    "job_workflow_ref",
+    "ref",
+    "environment",
+    "event_name",
+)
+
+
+def read_claims(oidc_token: str) -> dict[str, object]:
+    """The token's claims, unverified: the index verifies, we only explain. (The payload read
+    by hand: pyjwt would load cryptography, 20 ms, to read a base64 JSON object.)"""
+    import base64
+    import binascii
+    import json
+
+    parts = oidc_token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def explain_refusal(
+    repository_url: str,
+    status: int,
+    body: Mapping[str, object],
+    oidc_token: str,
+    projects: Iterable[str],
+    said: str = "",
+) -> TrustedPublishingError:
+    """`body` is the answer's JSON ({} if it had none); `said`, its text made readable."""
+    name = index_name(repository_url)
+    claims = read_claims(oidc_token)
+    parts = [f"{name} refused to exchange this run's OIDC token (HTTP {status}):", ""]
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors:
+        for error in errors:
+            if isinstance(error, dict):
+                parts.append(f"- `{error.get('code', '?')}`: {error.get('description', '')}")
+    elif body.get("message"):
+        parts.append(f"- {body['message']}")
+    else:
+        parts.append("- the answer was not the JSON of a Warehouse index")
+        if said:
+            parts += ["", "```", said, "```"]
+
+    hints = _hints(claims)
+    if hints:
+        parts += ["", *hints]
+    if claims:
+        parts += [
+            "",
+            "The claims of this run's token that the index matches on:",
+            "",
+            "| claim | value |",
+            "| --- | --- |",
+        ]
+        parts += [
+            f"| `{c}` | `{claims[c]}` |" for c in CLAIMS_SHOWN if claims.get(c) not in (None, "")
+        ]
+        parts += ["", *_matching_publisher(claims, repository_url, projects)]
+    return TrustedPublishingError("\n".join(parts), title=f"{name} refused the OIDC token")
+
+
+def _hints(claims: Mapping[str, object]) -> list[str]:
+    hints = []
+    workflow_ref = str(claims.get("workflow_ref", ""))
+    job_workflow_ref = str(claims.get("job_workflow_ref", ""))
+    if reusable_workflow(claims):
+        hints.append(
+            f"**This job runs in a reusable workflow** (`{job_workflow_ref}`, called from "
+            f"`{workflow_ref}`). PyPI does not support trusted publishing from reusable "
+            "workflows. Move the job that runs this action into the calling workflow, and "
+            "register that workflow's file as the trusted publisher."
+        )
+    if claims.get("event_name") == "pull_request_target":
+        hints.append(
+            "**This run was triggered by `pull_request_target`.** PyPI refuses tokens from this "
+            "event, because it runs with the base repository's permissions on behalf of a pull "
+            "request. Publish from `push` (of a tag) or `release` events instead."
+        )
+    return hints
+
+
+def _matching_publisher(
+    claims: Mapping[str, object], repository_url: str, projects: Iterable[str]
+) -> list[str]:
+    owner, _, repo = str(claims.get("repository", "")).partition("/")
+    workflow_ref = str(claims.get("workflow_ref", ""))
+    job_workflow_ref = str(claims.get("job_workflow_ref", "")) or workflow_ref
+    if reusable_workflow(claims):
+        # A reusable workflow never matches: the advice is the calling workflow's file.
+        heading = (
+            "A trusted publisher that matches this run, once the job is in the calling workflow:"
+        )
+        ref = workflow_ref
+    else:
+        heading = "A trusted publisher that matches this run:"
+        ref = job_workflow_ref
+    workflow = ref.split("@", 1)[0].rsplit("/", 1)[-1]
+    environment = str(claims.get("environment") or "")
+    lines = [
+        heading,
+        "",
+        f"- Owner: `{owner}`",
+        f"- Repository name: `{repo}`",
+        f"- Workflow name: `{workflow}`",
+        f"- Environment name: `{environment}`"
+        if environment
+        else "- Environment name: (none: this job runs in no environment, so the publisher "
+        "must not name one, or the job must set `environment:`)",
+    ]
+    web = web_url(repository_url)
+    names = sorted({normalize(p) for p in projects})
+    if web and names:
+        lines.append("")
+        lines += [f"Compare it with {publishing_settings_url(repository_url, n)}" for n in names]
+        lines.append(
+            f"For a project that does not exist yet, add a pending publisher at "
+            f"{web}/manage/account/publishing/"
+        )
+    return lines

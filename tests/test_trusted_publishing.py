@@ -12,16 +12,16 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from publisher.context import load_context
-from publisher.diagnosis import read_claims
 from publisher.errors import RedirectRefused, TrustedPublishingError
 from publisher.http import RetryPolicy, make_session
-from publisher.oidc import (
+from publisher.trusted_publishing import (
     Exchange,
     UploadToken,
     burn_token,
     fetch_audience,
     fetch_oidc_token,
     mint_upload_token,
+    read_claims,
 )
 from tests.conftest import HOSTILE, secret_parts
 from tests.servers import OidcRuntime, Publisher, StandIn, Warehouse
