@@ -8,10 +8,16 @@ Where the simple API is: `index-url` if given, else the index family's rule (`si
 else the candidates probed in order; devpi is recognised by its `X-Devpi-*` headers. A redirect
 to another host means "not on this index" (pypiserver and GitLab send unknown projects to
 PyPI); 401 and 403 mean "cannot check", never "absent".
+
+Reading only informs, so what cannot be read is "unreadable", never an error: a page that takes
+longer than the read time-out in all, is larger than `PAGE_LIMIT`, or is not a simple page
+(HTML the parser cannot read, JSON with an entry of the wrong type). The run then sends every
+file and lets the index say which it has.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
@@ -19,8 +25,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 
-from publisher.errors import PublishError, RedirectRefused
-from publisher.http import RetryPolicy, request
+from publisher.errors import IndexRefused, PublishError, RedirectRefused
+from publisher.http import PAGE_LIMIT, RetryPolicy, answer_json, decode, feed_html, request
 from publisher.index import normalize, simple_roots
 from publisher.network import CertificateNotTrusted
 
@@ -129,6 +135,8 @@ def _read_page(
     log: Callable[[str], None],
     fresh: bool,
 ) -> _Page:
+    """One project's page. A page too slow, too large or unparsable is "unreadable", never
+    an error: reading only informs."""
     headers = {"Accept": f"{SIMPLE_JSON}, text/html;q=0.1"}
     if fresh:
         headers["Cache-Control"] = "no-cache"
@@ -142,13 +150,19 @@ def _read_page(
                 what=f"Reading {url}",
                 policy=policy,
                 log=log,
+                limit=PAGE_LIMIT,
+                gave_up=lambda why: IndexRefused(why, title=f"{why} ({policy.attempts} attempts)"),
                 headers=headers,
                 auth=index.auth if same_host else None,
             )
         except RedirectRefused as e:
-            if urlsplit(e.location).netloc not in ("", urlsplit(url).netloc):
+            try:
+                location = _absolute(url, e.location)
+            except _NotASimplePage:
+                return _Page("unreadable", problem=f"`GET {url}` redirected to what is no URL")
+            if urlsplit(location).netloc != urlsplit(url).netloc:
                 return _Page("absent")  # sent elsewhere (to PyPI): not on this index
-            url = urljoin(url, e.location)
+            url = location
             continue
         except CertificateNotTrusted:
             raise  # not "unreadable": nothing else on this network will verify either
@@ -159,43 +173,90 @@ def _read_page(
             return _Page("refused", status=response.status_code)
         if response.status_code == 404:
             return _Page("absent", devpi=devpi)
-        files = _parse(response, url) if response.status_code == 200 else None
-        if files is None:
-            return _Page(
-                "unreadable",
-                status=response.status_code,
-                problem=f"`GET {url}` answered HTTP {response.status_code}, not a simple page",
-            )
-        return _Page("page", files, devpi=devpi)
+        try:
+            return _Page("page", _parse(response, url), devpi=devpi)
+        except _NotASimplePage as e:
+            return _Page("unreadable", status=response.status_code, problem=f"`GET {url}` {e}")
     return _Page("unreadable", problem=f"`GET {url}` redirected more than once")
 
 
-def _parse(response: requests.Response, url: str) -> dict[str, RemoteFile] | None:
+class _NotASimplePage(Exception):
+    """What the answer is instead, in words that follow "`GET <url>`"."""
+
+
+def _parse(response: requests.Response, url: str) -> dict[str, RemoteFile]:
     content_type = response.headers.get("content-type", "")
-    if content_type.startswith(SIMPLE_JSON):
-        try:
-            files = response.json()["files"]
-            return {
-                f["filename"]: RemoteFile(
-                    f.get("hashes", {}).get("sha256", ""),
-                    urljoin(url, f["url"]),
-                    f.get("provenance"),
-                )
-                for f in files
-            }
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
-    if "html" in content_type:
-        parser = _Links()
-        parser.feed(response.text)
-        result = {}
-        for href, provenance in parser.links:
-            link, _, fragment = urljoin(url, href).partition("#")
-            filename = unquote(urlsplit(link).path.rsplit("/", 1)[-1])  # as pip reads it
-            sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
-            result[filename] = RemoteFile(sha256, link, provenance)
-        return result
-    return None
+    if response.status_code == 200 and content_type.startswith(SIMPLE_JSON):
+        return _parse_json(answer_json(response), url)
+    if response.status_code == 200 and "html" in content_type:
+        return _parse_html(decode(response.content, response.encoding), url)
+    raise _NotASimplePage(f"answered HTTP {response.status_code}, not a simple page")
+
+
+def _parse_json(page: object, url: str) -> dict[str, RemoteFile]:
+    """PEP 691: each file an object with `filename` and `url` strings, `hashes` an object of
+    hex digests, `provenance` (PEP 740) a URL or null. A page with any other entry is not
+    read at all: a wrong type is a broken (or hostile) index, not a file missing."""
+    if page is None:
+        raise _NotASimplePage("answered JSON that does not parse")
+    files = page.get("files") if isinstance(page, dict) else None
+    if not isinstance(files, list):
+        raise _NotASimplePage("answered JSON without a list of `files`")
+    result = {}
+    for number, entry in enumerate(files):
+        file = _json_file(entry, url)
+        if file is None:
+            raise _NotASimplePage(f"answered JSON whose `files[{number}]` is not a PEP 691 file")
+        result[file[0]] = file[1]
+    return result
+
+
+def _json_file(entry: object, url: str) -> tuple[str, RemoteFile] | None:
+    if not isinstance(entry, dict):
+        return None
+    filename, href, provenance = entry.get("filename"), entry.get("url"), entry.get("provenance")
+    hashes = entry.get("hashes", {})
+    sha256 = hashes.get("sha256", "") if isinstance(hashes, dict) else None
+    if not (
+        isinstance(filename, str)
+        and isinstance(href, str)
+        and isinstance(sha256, str)
+        and (provenance is None or isinstance(provenance, str))
+    ):
+        return None
+    return filename, RemoteFile(_sha256(sha256), _absolute(url, href), provenance)
+
+
+def _parse_html(text: str, url: str) -> dict[str, RemoteFile]:
+    """PEP 503: each file a link, its name the last part of its path (percent-decoded, as pip
+    reads it), its sha256 in the fragment."""
+    parser = _Links()
+    if not feed_html(parser, text):
+        raise _NotASimplePage("answered HTML that cannot be parsed")
+    result = {}
+    for href, provenance in parser.links:
+        link, _, fragment = _absolute(url, href).partition("#")
+        filename = unquote(urlsplit(link).path.rsplit("/", 1)[-1])
+        sha256 = fragment[len("sha256=") :] if fragment.startswith("sha256=") else ""
+        result[filename] = RemoteFile(_sha256(sha256), link, provenance)
+    return result
+
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _sha256(value: str) -> str:
+    if value and not _HEX64.fullmatch(value):
+        raise _NotASimplePage("lists a file whose sha256 is not 64 hexadecimal digits")
+    return value.lower()
+
+
+def _absolute(base: str, href: str) -> str:
+    """`urljoin`, which raises on some text (`http://[::1`)."""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        raise _NotASimplePage("lists a link that is not a URL") from None
 
 
 class _Links(HTMLParser):

@@ -35,6 +35,7 @@ from publisher.errors import PublishError, TrustedPublishingError
 from publisher.http import (
     RetryPolicy,
     Transient,
+    answer_json,
     answer_text,
     raise_if_transient,
     request,
@@ -381,10 +382,7 @@ def reusable_workflow(claims: Mapping[str, object]) -> tuple[str, str] | None:
 
 
 def _json(response: requests.Response) -> dict[str, object]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
+    body = answer_json(response)
     return body if isinstance(body, dict) else {}
 
 

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import email.utils
 import io
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 
 import pytest
 import requests
 
 from publisher.errors import IndexRefused, RedirectRefused
 from publisher.http import (
+    ANSWER_LIMIT,
     RetryPolicy,
     Transient,
+    answer_json,
     answer_text,
+    feed_html,
     make_session,
     request,
     with_retries,
 )
-from tests.servers import Warehouse
+from tests.servers import StandIn, Warehouse
 
 FAST = RetryPolicy(delay=0.001)
 
@@ -135,3 +145,194 @@ def test_answer_text_keeps_json_and_plain_text_and_cuts_long_answers() -> None:
     long = answer_text(answer(400, {"content-type": "text/plain"}, b"x" * 5000), limit=100)
     assert len(long) == 100
     assert long.endswith("…")
+
+
+# --- outside text never raises, and every wait ends ---------------------------------------------
+
+
+def test_any_retry_after_is_a_sane_wait() -> None:
+    policy = RetryPolicy()
+    for value in (
+        "٣",  # an Arabic-Indic three: float() reads it, RFC 9110 does not
+        "²",  # passes str.isdigit, fails float() and int()
+        "¹²",
+        "9" * 5000,  # int() refuses past 4300 digits
+        "-5",
+        "1e3",
+        "nan",
+        "inf",
+        "0x10",
+        "3.5",
+        "",
+        "\x00",
+        "Wed, 21 Oct 99999 07:28:00 GMT",  # no calendar has it
+        "Wed, 32 Oct 2015 07:28:00 GMT",
+        "Wed, 21 Oct 2015 07:28:00 +9999",
+        "Mon, 1 Jan 9999 23:59:59 -2359",
+        "garbage",
+    ):
+        assert 0 <= policy.wait(1, value) <= policy.max_delay, value
+
+
+def test_retry_after_in_seconds_or_as_an_http_date() -> None:
+    policy = RetryPolicy()
+    assert policy.wait(1, " 7 ") == 7
+    assert policy.wait(1, "9" * 5000) == policy.max_delay
+    assert policy.wait(1, "Wed, 21 Oct 2015 07:28:00 GMT") == 0
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=12), usegmt=True)
+    assert 10 <= policy.wait(1, soon) <= 12
+    assert 1.5 <= policy.wait(1, "²") <= 2.5  # not a number: the usual backoff
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body><![note[ x ]]><p>Upload refused</p></body></html>",  # AssertionError
+        b"<html><body><p>Upload refused</p><![ifx]></body></html>",
+    ],
+)
+def test_answer_text_of_a_page_the_parser_rejects_is_the_page_as_it_came(body: bytes) -> None:
+    said = answer_text(answer(400, {"content-type": "text/html"}, body))
+    assert "Upload refused" in said
+    assert said.startswith("<html>")
+
+
+def test_answer_text_decodes_what_no_codec_reads_as_utf8() -> None:
+    for charset in ("undefined", "punycode", "rot13", "no-such-codec", "utf\x00"):
+        response = answer(400, {"content-type": f"text/plain; charset={charset}"}, "é ✓".encode())
+        response.encoding = charset  # as requests takes it from the header
+        assert answer_text(response) == "é ✓", charset
+
+
+def test_answer_text_shows_controls_as_escapes() -> None:
+    said = answer_text(answer(400, {"content-type": "text/plain"}, b"bad\x1b[31m \x00thing\x7f"))
+    assert said == "bad\\x1b[31m \\x00thing\\x7f"
+
+
+def test_html_is_parsed_in_bounded_time_and_never_raises() -> None:
+    for page in (
+        "<a" * 40_000,  # an unterminated tag: quadratic in Python's parser
+        "<!--" * 20_000,
+        "</" * 40_000,
+        "<" * 80_000,
+        "<![note[" + "x" * 70_000,
+        "a\x00b<a href='x\x00'>" * 5_000,
+        "<script>" + "x" * 200_000,  # waits for its end, longer than 64 kB: given up
+        "&#99999999999999999999;" * 3_000,
+    ):
+        started = time.monotonic()
+        feed_html(_Text(), page)
+        assert time.monotonic() - started < 2, page[:20]
+        said = answer_text(answer(403, {"content-type": "text/html"}, page.encode()))
+        assert time.monotonic() - started < 4, page[:20]
+        assert len(said) <= 2000
+
+
+class _Text(HTMLParser):
+    pass
+
+
+class Hostile(StandIn):
+    """Answers `body` with `headers`; `takeover` for what no status line can say."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer: tuple[int, dict[str, str], bytes] = (200, {}, b"OK")
+
+    def handle(self, method: str, path: str, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
+        return self.answer
+
+
+@pytest.fixture
+def hostile() -> Iterator[Hostile]:
+    server = Hostile()
+    yield server
+    server.close()
+
+
+def drip(head: bytes, forever: bytes, interval: float = 0.05, seconds: float = 8.0):  # type: ignore[no-untyped-def]
+    """An answer that begins with `head`, then sends `forever` a byte every `interval` s: each
+    packet well within any read time-out, the whole never (or after `seconds`)."""
+
+    def answer(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        handler.wfile.write(head)
+        handler.wfile.flush()
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            handler.wfile.write(forever[:1])
+            handler.wfile.flush()
+            time.sleep(interval)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Slow: ",  # headers that never end
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 9999\r\n\r\n",  # a body
+    ],
+)
+@pytest.mark.parametrize("limit", [None, 100_000])  # read by the session, or streamed in full
+def test_an_answer_sent_a_byte_at_a_time_ends_at_the_read_timeout(
+    hostile: Hostile, head: bytes, limit: int | None
+) -> None:
+    hostile.takeover["/slow"] = drip(head, b"x")
+    log: list[str] = []
+    started = time.monotonic()
+    with make_session((1.0, 0.5)) as session, pytest.raises(IndexRefused) as raised:
+        request(
+            session,
+            "GET",
+            f"{hostile.url}/slow",
+            what="Reading",
+            policy=RetryPolicy(attempts=2, delay=0.01),
+            log=log.append,
+            limit=limit,
+        )
+    assert time.monotonic() - started < 2.5  # 2 attempts of 0.5 s, and a wait
+    assert raised.value.title == "Reading failed: timed out"
+    assert log[0].startswith("Reading: timed out; retry 1 of 1")
+
+
+def test_an_answer_read_whole_keeps_its_first_mebibyte_and_a_page_is_whole_or_refused(
+    hostile: Hostile,
+) -> None:
+    hostile.answer = (200, {"content-type": "text/plain"}, b"x" * (ANSWER_LIMIT + 5000))
+    with make_session() as session:
+        assert len(session.get(f"{hostile.url}/big").content) == ANSWER_LIMIT
+        page = request(session, "GET", hostile.url, what="x", policy=FAST, log=print, limit=10**7)
+        assert len(page.content) == ANSWER_LIMIT + 5000
+        with pytest.raises(IndexRefused) as raised:
+            request(session, "GET", hostile.url, what="x", policy=FAST, log=print, limit=10_000)
+        assert session.get(f"{hostile.url}/again").status_code == 200  # the session goes on
+    assert raised.value.title == "the answer is larger than 10000 bytes"
+    assert hostile.count("GET", "/") == 4  # too large is not retried
+
+
+def test_a_broken_body_is_retried_as_a_connection_failure(hostile: Hostile) -> None:
+
+    def broken(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n")
+
+    hostile.takeover["/broken"] = broken
+    log: list[str] = []
+    with make_session() as session, pytest.raises(IndexRefused):
+        request(session, "GET", f"{hostile.url}/broken", what="x", policy=FAST, log=log.append)
+    assert len(log) == FAST.attempts - 1
+    assert all(line.startswith("x: connection failed (") for line in log)
+
+
+def test_a_redirect_to_what_is_no_url_is_refused_as_any_redirect(hostile: Hostile) -> None:
+    for location in ("http://[::1/legacy/", "http://127.0.0.1:port/", "http://h:99999999/"):
+        hostile.answer = (302, {"location": location}, b"")
+        with make_session() as session, pytest.raises(RedirectRefused) as raised:
+            request(session, "POST", hostile.url, what="Minting", policy=FAST, log=print)
+        assert raised.value.location == location
+
+
+def test_answer_json_is_none_for_what_is_not_json_and_never_an_error() -> None:
+    assert answer_json(answer(200, {}, b'{"audience": "pypi"}')) == {"audience": "pypi"}
+    assert answer_json(answer(200, {}, '{"a": "é"}'.encode("utf-16"))) == {"a": "é"}
+    for body in (b"[" * 100_000, b"<html>", b"", b"\xff\xfe\xfd", b"1" * 5000):
+        assert answer_json(answer(200, {}, body)) is None
