@@ -17,17 +17,19 @@ ENV PYTHONUNBUFFERED=1 \
 # One step, since every step costs its own container: uv (fetched by docker/fetch_uv.py, its
 # hash checked against build-requirements.txt, and deleted with the rest of /tmp/build) installs
 # the lock in a fraction of the time pip takes, then only what a run imports is byte-compiled
-# (docker/precompile.py says why). UV_NATIVE_TLS: trust the image's CA store, as fetch_uv.py
+# (docker/precompile.py says why). UV_SYSTEM_CERTS: trust the image's CA store, as fetch_uv.py
 # does, so a build behind a TLS-inspecting proxy works for both; TMPDIR: uv's lock file goes too.
 COPY docker/build-requirements.txt docker/requirements.txt \
      docker/fetch_uv.py docker/precompile.py /tmp/build/
 COPY publisher /opt/publisher/publisher
 RUN python /tmp/build/fetch_uv.py /tmp/build/build-requirements.txt /tmp/build/uv \
-    && UV_NATIVE_TLS=1 UV_NO_CACHE=1 TMPDIR=/tmp/build /tmp/build/uv pip install \
+    && UV_SYSTEM_CERTS=1 UV_NO_CACHE=1 TMPDIR=/tmp/build /tmp/build/uv pip install \
         --system --break-system-packages --no-deps --require-hashes --no-compile \
         -r /tmp/build/requirements.txt \
     && python /tmp/build/precompile.py /opt/publisher/publisher \
     && rm -r /tmp/build
 ENV PYTHONPATH=/opt/publisher
 
-ENTRYPOINT ["python", "-m", "publisher"]
+# -P: not the working directory (the workspace) first on sys.path, where a project's own
+# `rich/` or `twine/` would shadow the locked packages.
+ENTRYPOINT ["python", "-P", "-m", "publisher"]

@@ -154,12 +154,30 @@ def run_in_container(docker: str, environ: Mapping[str, str]) -> NoReturn:
                 "failed (the log above says why). Nothing was published.",
             )
         _say(f"Built the image in {time.monotonic() - started:.1f} s.")
-    # `create` then `start --attach`: the exit status of the publisher is the step's (podman's
-    # `run --rm` loses it), and `start --attach` passes SIGINT and SIGTERM on.
-    created = _run([docker, "create", "--rm", *container_options(environ), tag], capture=True)
+    created = _run([docker, "create", *container_options(environ), tag], capture=True)
     if created.returncode != 0:
         raise SetupError("Container not created", _printable(created.stderr.strip()))
-    _exec([docker, "start", "--attach", created.stdout.strip()], dict(environ))
+    sys.exit(attach(docker, created.stdout.strip(), environ))
+
+
+def attach(docker: str, container: str, environ: Mapping[str, str]) -> int:
+    """Run the container created, attached, and remove it; the publisher's exit status.
+
+    `docker start --attach` passes this process's SIGINT and SIGTERM on to the publisher, the
+    container's first process: the runner's signals reach it. Not `run --rm`, nor `create --rm`:
+    through podman's API either loses the exit status, and a failed publish would pass.
+    """
+    process = subprocess.Popen([docker, "start", "--attach", container], env=dict(environ))
+
+    def forward(number: int, _frame: object) -> None:
+        if process.poll() is None:
+            process.send_signal(number)
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, forward)
+    status = process.wait()
+    subprocess.run([docker, "rm", "--force", container], capture_output=True, check=False)
+    return status
 
 
 def container_options(environ: Mapping[str, str]) -> list[str]:
@@ -223,7 +241,9 @@ def run_natively(python: str | None, environ: Mapping[str, str]) -> NoReturn:
     child["PYTHONNOUSERSITE"] = "1"
     child.pop("PYTHONHOME", None)
     child.pop("VIRTUAL_ENV", None)
-    _exec([str(venv_python(venv)), "-m", "publisher"], child)
+    # -P: not the workspace first on sys.path, where a project's own `rich/` or `twine/` would
+    # shadow the locked packages.
+    _exec([str(venv_python(venv)), "-P", "-m", "publisher"], child)
 
 
 def environment(home: Path, python: str | None, environ: Mapping[str, str]) -> Path:
@@ -334,7 +354,9 @@ def _uv_environ(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """uv with the system's CA store (a TLS-inspecting proxy's CA is usually there), plus the
     `ca-certificates` input's, no cache left behind, and its Pythons under `home`."""
     child = dict(environ)
-    child.update(UV_NATIVE_TLS="1", UV_PYTHON_INSTALL_DIR=str(home / "python"), UV_NO_PROGRESS="1")
+    child.update(
+        UV_SYSTEM_CERTS="1", UV_PYTHON_INSTALL_DIR=str(home / "python"), UV_NO_PROGRESS="1"
+    )
     if not environ.get("UV_CACHE_DIR"):  # a runner's own cache, where its admin set one
         child["UV_NO_CACHE"] = "1"
     if environ.get("PIP_INDEX_URL") and not environ.get("UV_DEFAULT_INDEX"):
@@ -409,7 +431,8 @@ def _stop_quietly_on_signals() -> None:
     def stop(_number: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, stop)
 
 
 def _say(line: str) -> None:

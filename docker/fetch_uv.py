@@ -10,7 +10,7 @@ at the end of the step. This takes 0.45 s.
 
 The index is UV_DEFAULT_INDEX (or UV_INDEX_URL), which the uv install that follows reads too,
 else PyPI. Requests go through urllib: the *_proxy variables and the system's CA store, as
-UV_NATIVE_TLS tells uv (plus any CA files the caller names), with a few retries for the errors
+UV_SYSTEM_CERTS tells uv (plus any CA files the caller names), with a few retries for the errors
 pip would retry. Runs on Python 3.9 and newer: the native set-up runs it on the runner's Python.
 
 Usage: python fetch_uv.py LOCK DEST
