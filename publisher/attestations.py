@@ -35,6 +35,7 @@ from publisher.http import (
     add_timeouts,
     answer_text,
     describe_failure,
+    transient_status,
     with_retries,
 )
 from publisher.parallel import map_bounded
@@ -614,15 +615,11 @@ def _transient(error: BaseException) -> str:
             return describe_failure(seen)
         if isinstance(seen, requests.HTTPError) and seen.response is not None:
             status = seen.response.status_code
-            if status >= 500 or status == 429:
+            if transient_status(status):
                 return f"HTTP {status} {seen.response.reason}"
             return ""
         if isinstance(seen, DownloadHTTPError):
-            return (
-                f"HTTP {seen.status_code}"
-                if seen.status_code >= 500 or seen.status_code == 429
-                else ""
-            )
+            return f"HTTP {seen.status_code}" if transient_status(seen.status_code) else ""
         if isinstance(seen, SlowRetrievalError):
             return "timed out"
         if isinstance(seen, urllib3.exceptions.HTTPError):  # tuf's fetcher: connection errors

@@ -1,8 +1,9 @@
-"""The one HTTP session, and the one place that decides what is retried and how long we wait.
+"""How every request is made, and the one place that decides what is retried and how long we wait.
 
-Connection errors, time-outs and 5xx answers (a proxy's HTML maintenance page included) are
-retried with exponential backoff and jitter: 5 attempts, about half a minute of waiting in all.
-A 4xx is an answer, never retried. A redirect is never followed: credentials go only to the URL
+Connection errors, time-outs, 5xx answers (a proxy's HTML maintenance page included) and 429
+(too many requests, with its `Retry-After`) are retried with exponential backoff and jitter,
+for the index as for Sigstore: 5 attempts, about half a minute of waiting in all. Any other 4xx
+is an answer, never retried. A redirect is never followed: credentials go only to the URL
 the user configured.
 
 Every wait has an end, whatever the server does. A connection is made within the connect
@@ -209,11 +210,12 @@ def with_retries(
 ) -> T:
     """Call `attempt(n)` until it succeeds, gives a final answer, or the attempts run out.
 
-    A response is final unless it is a 5xx; a connection error, a time-out or `Transient` asks
-    for another attempt, except a certificate that does not verify: `CertificateNotTrusted` at
-    once. `attempt` gets its number (1-based) so that a retried upload can tell a file that an
-    earlier, unanswered attempt did deliver from a real conflict. When the attempts
-    run out, `gave_up(last cause)` is the error (by default, one about the index).
+    A response is final unless it is a 5xx or a 429; a connection error, a time-out or
+    `Transient` asks for another attempt, except a certificate that does not verify:
+    `CertificateNotTrusted` at once. `attempt` gets its number (1-based) so that a retried
+    upload can tell a file that an earlier, unanswered attempt did deliver from a real
+    conflict. When the attempts run out, `gave_up(last cause)` is the error (by default, one
+    about the index).
     """
     cause = ""
     for number in range(1, policy.attempts + 1):
@@ -390,10 +392,16 @@ def _final(result: T, url: str) -> T:
     return result
 
 
+def transient_status(status: int) -> bool:
+    """The rule: an answer worth another attempt (a server in trouble, or one that asks us to
+    slow down); any other status is the server's answer."""
+    return status >= 500 or status == 429
+
+
 def raise_if_transient(response: requests.Response) -> None:
-    """`Transient` for a 5xx, with the server's Retry-After: for an attempt that reads the
-    answer itself rather than return it to `with_retries`."""
-    if response.status_code >= 500:
+    """`Transient` for a 5xx or a 429, with the server's Retry-After: for an attempt that reads
+    the answer itself rather than return it to `with_retries`."""
+    if transient_status(response.status_code):
         response.close()
         raise Transient(
             f"HTTP {response.status_code} {response.reason}", response.headers.get("retry-after")

@@ -152,6 +152,19 @@ def test_persistent_5xx_gives_up_and_says_so(
     assert warehouse.count("POST", "/legacy/") == 0
 
 
+def test_an_index_that_asks_to_slow_down_is_retried(
+    runner: Runner, warehouse: Warehouse, dists: list[Path]
+) -> None:
+    warehouse.fail_next["/legacy/"] = [429]
+    warehouse.fail_next["/_/oidc/mint-token"] = [429]
+    run = runner({"repository-url": warehouse.upload_url})
+
+    assert run.returncode == 0, run.log
+    assert sorted(warehouse.files) == sorted(p.name for p in dists)
+    assert warehouse.count("POST", "/_/oidc/mint-token") == 2
+    assert "HTTP 429" in run.log
+
+
 def test_retried_upload_that_landed_counts_as_uploaded_once(
     runner: Runner, runtime: OidcRuntime, warehouse: Warehouse, dists: list[Path]
 ) -> None:

@@ -83,6 +83,19 @@ def test_4xx_is_an_answer_and_never_retried() -> None:
     assert attempts == [1]
 
 
+def test_429_is_retried_after_what_the_server_asks_as_for_sigstore() -> None:
+    """The one rule for the index and Sigstore alike (attestations._transient uses it too)."""
+    answers = [answer(429, {"Retry-After": "0"}, reason="Too Many Requests"), answer(200)]
+    log: list[str] = []
+
+    response = with_retries(
+        lambda _n: answers.pop(0), url="u", what="x", policy=FAST, log=log.append
+    )
+
+    assert response.status_code == 200
+    assert log == ["x: HTTP 429 Too Many Requests; retry 1 of 4 in 0.0 s"]
+
+
 def test_giving_up_names_the_cause_and_the_attempts() -> None:
     with pytest.raises(IndexRefused) as raised:
         with_retries(
