@@ -111,8 +111,7 @@ def _will_sign(settings: Settings, context: RunContext) -> bool:
     """Whether this run is to sign attestations: then a worker starts loading sigstore now."""
     return (
         hasattr(os, "fork")
-        and settings.trusted_publishing
-        and settings.attestations is not False
+        and settings.signs
         and context.oidc_available
         and not decide_dry_run(settings, context).enabled
     )

@@ -78,7 +78,7 @@ def plan_attestations(settings: Settings, dists: Sequence[Distribution]) -> Plan
     explicit = settings.attestations is True
     if settings.attestations is False:
         return Plan(False, False, False, "`attestations` is `false`.")
-    if not settings.trusted_publishing:
+    if not settings.signs:  # a password
         return Plan(
             False,
             False,

@@ -11,11 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
 from publisher.console import Console
 from publisher.errors import UploadError
 from publisher.simple import Listing, RemoteFile
 from publisher.values import Distribution, FileResult, Status
+
+
+class Presence(Enum):
+    """What the index has under a distribution's file name: the one rule, for the comparison
+    before the upload and for an upload the index refused."""
+
+    ABSENT = "no file of this name"
+    SAME = "this file (same sha256)"
+    BY_NAME = "a file of this name, without a hash"
+    OTHER = "another file of this name (other sha256)"
+
+
+def presence(dist: Distribution, remote: RemoteFile | None) -> Presence:
+    if remote is None:
+        return Presence.ABSENT
+    if not remote.sha256:
+        return Presence.BY_NAME
+    return Presence.SAME if remote.sha256 == dist.digests.sha256 else Presence.OTHER
 
 
 @dataclass(frozen=True)
@@ -33,16 +52,17 @@ def compare_with_index(
     conflicts: list[str] = []
     for dist in dists:
         remote = listing.files.get(dist.filename)
-        if remote is None:
+        found = presence(dist, remote)
+        if remote is None or found is Presence.ABSENT:
             to_upload.append(dist)
-        elif not remote.sha256:
+        elif found is Presence.BY_NAME:
             console.warning(
                 f"The index lists `{dist.filename}` without a hash: taken to be this file, by "
                 "its name, and not uploaded again.",
                 title=f"{dist.filename}: no hash on the index",
             )
             settled[dist.filename] = already_there(dist, remote, "by name: the index gives no hash")
-        elif remote.sha256 == dist.digests.sha256:
+        elif found is Presence.SAME:
             settled[dist.filename] = already_there(dist, remote)
         elif skip_existing:
             settled[dist.filename] = skipped_other_build(dist, remote, console)

@@ -84,6 +84,12 @@ class Settings:
         """As in the anchor action: `__token__` with no password means "mint one"."""
         return self.user == TOKEN_USER and not self.password
 
+    @property
+    def signs(self) -> bool:
+        """The rule for attestations: signed with trusted publishing unless `attestations` is
+        `false`; never with a password (PyPI takes attestations only from trusted publishing)."""
+        return self.trusted_publishing and self.attestations is not False
+
 
 def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Settings:
     """Read the inputs from the runner's environment, let flags override them, validate all."""

@@ -25,7 +25,13 @@ from twine.repository import Repository
 from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.errors import InternalError, PublishError, UploadError
-from publisher.existing import already_there, other_build, skipped_other_build
+from publisher.existing import (
+    Presence,
+    already_there,
+    other_build,
+    presence,
+    skipped_other_build,
+)
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
 from publisher.index import index_name
 from publisher.parallel import Outcome as ParallelOutcome
@@ -337,14 +343,15 @@ def _settle(
         if response.status_code != 409 and "already exist" not in text.lower():
             return None
         remote = RemoteFile("", "")  # there, by the index's words; its content unknown
-    if remote is None:
+    found = presence(dist, remote)
+    if remote is None or found is Presence.ABSENT:
         return None
-    if remote.sha256 == dist.digests.sha256:
+    if found is Presence.SAME:
         if retried:  # an earlier attempt delivered the file but its answer was lost
             return FileResult(dist, Status.UPLOADED, url=remote.url)
         return already_there(dist, remote)
     if skip_existing:
-        if not remote.sha256:
+        if found is Presence.BY_NAME:
             return FileResult(dist, Status.SKIPPED, note="already on the index")
         return skipped_other_build(dist, remote, console)
     raise UploadError(
