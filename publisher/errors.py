@@ -1,4 +1,4 @@
-"""Every failure a user can cause or meet.
+"""Every failure a user can cause or meet, as one family of `PublishError`s.
 
 Each error has a short title (the `::error title=...::` and the step summary heading) and a
 Markdown explanation that says what happened and what to change. The entry point turns a
@@ -73,6 +73,13 @@ class IndexRefused(PublishError):
     """The index answered something we cannot go on from (after any retries)."""
 
     title = "The index refused the request"
+
+
+class CertificateNotTrusted(PublishError):
+    """A server (or a proxy in its place) presented a certificate that does not verify: the
+    explanation names the certificate and the `ca-certificates` input (publisher.network)."""
+
+    title = "TLS certificate not trusted"
 
 
 class RedirectRefused(IndexRefused):

@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
-from publisher.errors import InputError, PublishError
+from publisher.errors import CertificateNotTrusted, InputError, PublishError
 
 if TYPE_CHECKING:
     import socket
@@ -49,12 +49,6 @@ PEM_HINT = (
     "Give PEM certificates (text beginning with `-----BEGIN CERTIFICATE-----`); a DER file "
     "(`.cer`, `.der`) converts with `openssl x509 -inform der -in ca.cer -out ca.pem`."
 )
-
-
-class CertificateNotTrusted(PublishError):
-    """A server (or a proxy in its place) presented a certificate that does not verify."""
-
-    title = "TLS certificate not trusted"
 
 
 # --- where the files are ------------------------------------------------------------------------

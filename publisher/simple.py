@@ -25,10 +25,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 
-from publisher.errors import IndexRefused, PublishError, RedirectRefused
+from publisher.errors import CertificateNotTrusted, IndexRefused, PublishError, RedirectRefused
 from publisher.http import PAGE_LIMIT, RetryPolicy, answer_json, decode, feed_html, request
 from publisher.index import normalize, simple_roots
-from publisher.network import CertificateNotTrusted
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 

@@ -15,10 +15,9 @@ import requests
 import urllib3
 
 from publisher.console import Console
-from publisher.errors import InputError, PublishError
+from publisher.errors import CertificateNotTrusted, InputError, PublishError
 from publisher.http import RetryPolicy, make_session, request
 from publisher.network import (
-    CertificateNotTrusted,
     certificate_paths,
     locate,
     raise_if_untrusted,

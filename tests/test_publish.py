@@ -16,8 +16,7 @@ import pytest
 import publisher.publish
 from publisher.console import Console
 from publisher.context import load_context
-from publisher.errors import InternalError, PublishError
-from publisher.network import CertificateNotTrusted
+from publisher.errors import CertificateNotTrusted, InternalError, PublishError
 from publisher.publish import publish
 from publisher.settings import load_settings
 from publisher.values import Report
