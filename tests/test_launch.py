@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,8 @@ from ruamel.yaml import YAML
 
 from publisher.report import OUTPUT_NAMES
 from publisher.settings import ALIASES, DEFAULTS
-from tests.conftest import ROOT
+from tests.conftest import ROOT, build_dists
+from tests.tls import Proxy, make_authority
 
 
 def _load() -> ModuleType:
@@ -275,3 +277,74 @@ def test_an_old_python_gets_one_from_uv(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(launch.sys, "version_info", (3, 10, 12))
 
     assert launch.native_python() is None
+
+
+# --- the native set-up behind a proxy ---------------------------------------------------------
+
+
+def set_up_natively(tmp_path: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The action's step with no engine, as the runner starts it, for a dry run (the set-up is
+    what is tested): uv fetched, the lock installed, from the package index, through `environ`'s
+    proxy. No uv cache: every file is downloaded."""
+    workspace = tmp_path / "workspace"
+    build_dists(workspace / "dist")
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+        "GITHUB_WORKSPACE": str(workspace),
+        "INPUT_RUN-IN": "native",
+        "INPUT_DRY-RUN": "true",
+        "INPUT_REPOSITORY-URL": "http://127.0.0.1:9/legacy/",
+        "PUBLISHER_RETRY_DELAY": "0.05",
+        **{k: v for k, v in os.environ.items() if k.startswith(("UV_INDEX", "UV_DEFAULT"))},
+        **environ,
+    }
+    return subprocess.run(
+        ["bash", "-c", f'exec python3 "{ROOT}/action/launch.py"'],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_native_set_up_goes_through_the_proxy(tmp_path: Path) -> None:
+    proxy = Proxy(tmp_path / "proxy")
+    try:
+        run = set_up_natively(tmp_path, {"HTTPS_PROXY": proxy.url, "NO_PROXY": "127.0.0.1"})
+    finally:
+        proxy.close()
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Set up the locked environment" in run.stdout
+    tunnels = [r for r in proxy.requests() if r[0] == "CONNECT"]
+    assert tunnels, "uv and the lock were not fetched through the proxy"
+
+
+def test_a_tls_inspecting_proxy_is_trusted_through_ca_certificates(tmp_path: Path) -> None:
+    """The proxy re-signs every site with its own CA, as a corporate one does: the set-up (uv's
+    fetch, and uv's install) trusts it only because `ca-certificates` names it."""
+    authority = make_authority("Example Corp Inspecting CA", "Example Corp")
+    system = launch._system_bundle()
+    assert system is not None
+    proxy = Proxy(tmp_path / "proxy", intercept=authority, upstream_ca=system)
+    (tmp_path / "workspace").mkdir()
+    authority.write(tmp_path / "workspace" / "corp-ca.pem")
+    environ = {"HTTPS_PROXY": proxy.url, "NO_PROXY": "127.0.0.1", "SSL_CERT_FILE": ""}
+    try:
+        refused = set_up_natively(tmp_path / "without", environ)
+        trusted = set_up_natively(tmp_path, environ | {"INPUT_CA-CERTIFICATES": "corp-ca.pem"})
+    finally:
+        proxy.close()
+
+    assert refused.returncode != 0
+    said = refused.stdout + refused.stderr  # on a laptop, errors go to stderr
+    assert "uv could not be fetched" in said
+    assert "CERTIFICATE_VERIFY_FAILED" in said
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "Set up the locked environment" in trusted.stdout
+    inside = [r for r in proxy.requests() if r[0] == "GET"]  # seen: the proxy decrypted them
+    assert any(path.endswith(".whl") for _method, _host, path in inside)
