@@ -18,8 +18,8 @@ import requests
 from publisher.console import Console
 from publisher.errors import PublishError, UploadError
 from publisher.http import RetryPolicy
-from publisher.index import index_name, web_url
-from publisher.simple import Index, read_index
+from publisher.index import Index, index_name, web_url
+from publisher.simple import read_index
 from publisher.values import FileResult, Status
 
 FIRST_INTERVAL = 0.5  # seconds; doubled after each look, up to
@@ -36,7 +36,6 @@ class Served:
 def await_release(
     session: requests.Session,
     index: Index,
-    root: str,
     results: tuple[FileResult, ...],
     *,
     timeout: float,
@@ -59,7 +58,7 @@ def await_release(
     with console.group(f"Waiting until {name} serves the {len(waiting)} files uploaded"):
         while True:
             listing = read_index(
-                session, index, projects, policy=policy, log=console.line, root=root, fresh=True
+                session, index, projects, policy=policy, log=console.line, fresh=True
             )
             if not listing.readable:
                 console.warning(

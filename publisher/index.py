@@ -8,14 +8,56 @@ on every path, the fastest included.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from publisher.settings import Settings
 
 # upload host -> (name, web host)
 KNOWN_INDEXES = {
     "upload.pypi.org": ("PyPI", "https://pypi.org"),
     "test.pypi.org": ("TestPyPI", "https://test.pypi.org"),
 }
+
+
+@dataclass(frozen=True)
+class Index:
+    """The index this run publishes to, made once from the settings: where uploads go, where
+    its simple API is (the user's `index-url`, else derived, else probed; then the root the
+    first read found), and the credentials a read may carry, to the upload's host only."""
+
+    repository_url: str
+    index_url: str = ""  # the simple root the user gave; empty: derived or probed
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+    root: str = ""  # the simple root that answered the first read; empty: not known
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Index:
+        auth = (settings.user, settings.password) if settings.password else None
+        return cls(settings.repository_url, settings.index_url, auth)
+
+    @property
+    def name(self) -> str:
+        return index_name(self.repository_url)
+
+    def found(self, root: str) -> Index:
+        """This index with the simple root a read found: later reads go there, no probing."""
+        return replace(self, root=root) if root else self
+
+    def roots(self) -> tuple[tuple[str, ...], bool, str]:
+        """Candidate simple roots, whether the first is sure, and the family for the log."""
+        if self.root:
+            return (self.root,), True, "found"
+        if self.index_url:
+            return (self.index_url,), True, "`index-url`"
+        roots = simple_roots(self.repository_url)
+        return roots.urls, roots.sure, roots.family
+
+    def auth_for(self, url: str) -> tuple[str, str] | None:
+        """The host rule: the upload credentials go along only to the upload URL's host."""
+        return self.auth if urlsplit(url).netloc == urlsplit(self.repository_url).netloc else None
 
 
 def index_name(repository_url: str) -> str:

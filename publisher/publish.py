@@ -31,9 +31,9 @@ from publisher.dry_run import prove_exchange, would_do
 from publisher.errors import InternalError, PublishError
 from publisher.existing import Comparison, compare_with_index, conflict_error
 from publisher.http import RetryPolicy, make_session
-from publisher.index import release_url, web_url
+from publisher.index import Index, release_url, web_url
 from publisher.settings import Settings
-from publisher.simple import Index, Listing, read_index
+from publisher.simple import Listing, read_index
 from publisher.trusted_publishing import TrustedPublishing
 from publisher.upload import Outcome, describe, upload_distributions
 from publisher.values import (
@@ -98,13 +98,10 @@ def publish(
 def _publish(job: Job) -> Report:
     settings = job.settings
     dists, plan = _distributions(job)
-    index = Index(
-        settings.repository_url,
-        settings.index_url,
-        (settings.user, settings.password) if settings.password else None,
-    )
+    index = Index.from_settings(settings)
     with make_session() as job.session:
         listing = _read(index, dists, job)
+        index = index.found(listing.root)
         comparison = compare_with_index(
             dists, listing, skip_existing=settings.skip_existing, console=job.console
         )
@@ -115,14 +112,13 @@ def _publish(job: Job) -> Report:
         job.progress.started(dists, comparison.settled)
         for result in comparison.settled.values():
             job.console.line(describe(result))
-        outcome, note = _send(job, comparison.to_upload, plan, index, listing.root)
+        outcome, note = _send(job, comparison.to_upload, plan, index)
         results = _in_order(dists, comparison.settled, outcome.results)
         report = job.progress.report(job, results, outcome.error, note, listing.problem)
         if settings.await_release and outcome.error is None and not job.cancellation.requested:
             served = await_release(
                 job.session,
                 index,
-                listing.root,
                 results,
                 timeout=settings.await_timeout,
                 policy=job.policy,
@@ -156,7 +152,6 @@ def _send(
     to_upload: tuple[Distribution, ...],
     plan: Plan,
     index: Index,
-    root: str,
 ) -> tuple[Outcome, str]:
     """Credentials, attestations and the upload of what the index does not have yet; every
     token minted is revoked on the way out. The outcome, and why there are no attestations."""
@@ -180,7 +175,6 @@ def _send(
                 to_upload,
                 credentials,
                 index=index,
-                root=root,
                 skip_existing=settings.skip_existing,
                 policy=job.policy,
                 console=job.console,

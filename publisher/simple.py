@@ -27,7 +27,7 @@ import requests
 
 from publisher.errors import CertificateNotTrusted, IndexRefused, PublishError, RedirectRefused
 from publisher.http import PAGE_LIMIT, RetryPolicy, answer_json, decode, feed_html, request
-from publisher.index import normalize, simple_roots
+from publisher.index import Index, normalize
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -37,22 +37,6 @@ class RemoteFile:
     sha256: str  # empty when the index does not say
     url: str
     provenance: str | None = None  # PyPI's provenance URL; None: none, or the index does not say
-
-
-@dataclass(frozen=True)
-class Index:
-    """Where and how to read the index: plain values, made once from the settings."""
-
-    repository_url: str
-    index_url: str = ""  # the simple root the user gave; empty: derived or probed
-    auth: tuple[str, str] | None = None  # the upload credentials, for the upload's host only
-
-    def roots(self) -> tuple[tuple[str, ...], bool, str]:
-        """Candidate simple roots, whether the first is sure, and the family for the log."""
-        if self.index_url:
-            return (self.index_url,), True, "`index-url`"
-        roots = simple_roots(self.repository_url)
-        return roots.urls, roots.sure, roots.family
 
 
 @dataclass(frozen=True)
@@ -72,19 +56,16 @@ def read_index(
     *,
     policy: RetryPolicy,
     log: Callable[[str], None],
-    root: str = "",
     fresh: bool = False,
 ) -> Listing:
-    """Every file of `projects` on the index. `root`: a simple root found before (no probing);
-    `fresh`: past any cache (`Cache-Control: no-cache`), to see what was just uploaded.
+    """Every file of `projects` on the index (at its simple root once an earlier read found it:
+    no probing); `fresh`: past any cache (`Cache-Control: no-cache`), to see what was just uploaded.
 
     A project the index does not know (404) simply has no files yet. Reading only informs, so
     it gives up after one retry.
     """
     policy = replace(policy, attempts=min(policy.attempts, 2))
     candidates, sure, family = index.roots()
-    if root:
-        candidates, sure = (root,), True
     found: dict[str, RemoteFile] = {}
     for project in sorted({normalize(p) for p in projects}):
         for candidate in candidates:
@@ -140,7 +121,6 @@ def _read_page(
     if fresh:
         headers["Cache-Control"] = "no-cache"
     for _hop in range(2):  # one redirect on the same host is followed (a missing slash, say)
-        same_host = urlsplit(url).netloc == urlsplit(index.repository_url).netloc
         try:
             response = request(
                 session,
@@ -152,7 +132,7 @@ def _read_page(
                 limit=PAGE_LIMIT,
                 gave_up=lambda why: IndexRefused(why, title=f"{why} ({policy.attempts} attempts)"),
                 headers=headers,
-                auth=index.auth if same_host else None,
+                auth=index.auth_for(url),
             )
         except RedirectRefused as e:
             try:

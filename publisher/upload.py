@@ -33,10 +33,10 @@ from publisher.existing import (
     skipped_other_build,
 )
 from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
-from publisher.index import index_name
+from publisher.index import Index, index_name
 from publisher.parallel import Outcome as ParallelOutcome
 from publisher.parallel import run_bounded
-from publisher.simple import Index, RemoteFile, read_index
+from publisher.simple import RemoteFile, read_index
 from publisher.values import Credentials, Distribution, FileResult, Status
 
 RENEW_MARGIN = 120.0  # seconds of validity an upload token must have left to start a file
@@ -76,7 +76,6 @@ def upload_distributions(
     credentials: Credentials,
     *,
     index: Index,
-    root: str = "",
     skip_existing: bool,
     renew: Callable[[], Credentials] | None,
     policy: RetryPolicy,
@@ -87,8 +86,8 @@ def upload_distributions(
     """Upload every file: the first alone (it creates the project and the release on the index,
     which concurrent uploads would race to do), then the others with at most `concurrency` in
     flight. After a failure or a cancellation nothing new starts; the results say, in the order
-    of the files, which made it. `root`: where the index lists its files, if known, to settle an
-    upload it refuses."""
+    of the files, which made it. An upload the index refuses is settled by reading the index
+    (at its simple root, where the first read found it)."""
     logging.getLogger("twine").addHandler(logging.NullHandler())  # its warnings are ours to say
     token = _SharedToken(credentials, renew, console)
     repositories = _Repositories(index.repository_url)
@@ -98,7 +97,7 @@ def upload_distributions(
         repository = repositories.for_this_thread()
         current = token.take()
         repository.session.auth = (current.username, current.password)
-        return _upload_one(dist, repository, index, root, skip_existing, policy, console)
+        return _upload_one(dist, repository, index, skip_existing, policy, console)
 
     try:
         outcomes = run_bounded(
@@ -235,7 +234,6 @@ def _upload_one(
     dist: Distribution,
     repository: Repository,
     index: Index,
-    root: str,
     skip_existing: bool,
     policy: RetryPolicy,
     console: Console,
@@ -265,7 +263,7 @@ def _upload_one(
 
     if response.status_code in (400, 403, 409):
         retried = len(attempts) > 1
-        settled = _settle(dist, response, index, root, skip_existing, retried, policy, console)
+        settled = _settle(dist, response, index, skip_existing, retried, policy, console)
         if settled is not None:
             return replace(settled, seconds=seconds)
     if response.status_code in (401, 403):
@@ -318,7 +316,6 @@ def _settle(
     dist: Distribution,
     response: requests.Response,
     index: Index,
-    root: str,
     skip_existing: bool,
     retried: bool,
     policy: RetryPolicy,
@@ -334,7 +331,6 @@ def _settle(
             [dist.name],
             policy=policy,
             log=console.line,
-            root=root,
             fresh=True,
         )
     remote = listing.files.get(dist.filename)

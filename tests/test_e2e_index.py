@@ -16,7 +16,7 @@ from publisher.await_release import await_release
 from publisher.console import Console
 from publisher.distributions import find_distributions
 from publisher.http import RetryPolicy, make_session
-from publisher.simple import Index
+from publisher.index import Index
 from publisher.values import Distribution, FileResult, Status
 from tests.conftest import Runner, assert_no_secrets, build_dists, rebuild_with_other_content
 from tests.servers import OidcRuntime, Warehouse
@@ -202,7 +202,6 @@ def test_on_an_index_that_keeps_attestations_a_file_is_served_with_its_provenanc
         served = await_release(
             session,
             Index(warehouse.upload_url),
-            "",
             uploaded,
             timeout=0.5 if not attested else 5,
             policy=RetryPolicy(delay=0.01),

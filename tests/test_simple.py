@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from publisher.http import RetryPolicy, make_session
-from publisher.simple import SIMPLE_JSON, Index, Listing, RemoteFile, read_index
+from publisher.index import Index
+from publisher.simple import SIMPLE_JSON, Listing, RemoteFile, read_index
 from tests.servers import StandIn
 
 SHA256 = "ab" * 32
