@@ -47,9 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             worker = Worker(lambda: _prepare_signing(settings, console))
 
-        from publisher.publish import publish
+        from publisher.publish import Job, publish
 
-        report = publish(settings, context, console, worker, cancellation)
+        report = publish(Job(settings, context, console, cancellation, worker))
         with cancellation.deferred():
             _write_report(report, context, console)
     except PublishError as error:

@@ -161,7 +161,7 @@ def attest(
             token,
             trust_config=settings.sigstore_trust_config,
             existing=plan.existing,
-            policy=trusted.exchange.policy,
+            policy=RetryPolicy(delay=settings.retry_delay),
             console=console,
             worker=worker,
             concurrency=settings.upload_concurrency,

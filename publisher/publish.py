@@ -11,7 +11,7 @@ as it is. The stages decide; this module only calls them in order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import requests
@@ -48,17 +48,31 @@ from publisher.values import (
 from publisher.worker import Worker
 
 
+def open_trusted_publishing(job: Job) -> TrustedPublishing:
+    """This run's trusted publishing at its index (nothing is asked for until it is used)."""
+    return TrustedPublishing(
+        job.session,
+        job.settings.repository_url,
+        job.context.oidc_request,
+        policy=job.policy,
+        console=job.console,
+        cancellation=job.cancellation,
+    )
+
+
 @dataclass
 class Job:
-    """What the stages of one publish share: the user's settings, the run, the log, the retry
-    policy, the HTTP session, the job's cancellation, the signing worker, and how far the run
+    """What the stages of one publish share: the user's settings, the run, the log, the job's
+    cancellation, the signing worker (if one was started), where trusted publishing comes from
+    (a fake in the in-process tests), the HTTP session and the retry policy, and how far the run
     got."""
 
     settings: Settings
     context: RunContext
     console: Console
-    cancellation: Cancellation
+    cancellation: Cancellation = field(default_factory=Cancellation)
     worker: Worker | None = None
+    trusted_publishing: Callable[[Job], TrustedPublishing] = open_trusted_publishing
     dry_run: DryRun = field(default_factory=lambda: DryRun(False, ""))
     progress: _Progress = field(default_factory=lambda: _Progress())
     session: requests.Session = field(default_factory=requests.Session)
@@ -68,19 +82,11 @@ class Job:
         return RetryPolicy(delay=self.settings.retry_delay)
 
 
-def publish(
-    settings: Settings,
-    context: RunContext,
-    console: Console,
-    worker: Worker | None = None,
-    cancellation: Cancellation | None = None,
-) -> Report:
-    """`worker`, if given, is where the files are signed (it has loaded sigstore meanwhile);
-    `cancellation` tells the stages that the job is being stopped."""
-    job = Job(settings, context, console, cancellation or Cancellation(), worker)
-    job.dry_run = decide_dry_run(settings, context)
+def publish(job: Job) -> Report:
+    """Publish as `job` says; the report of every ending (an error is in it, never raised)."""
+    job.dry_run = decide_dry_run(job.settings, job.context)
     if job.dry_run.enabled:
-        console.notice(job.dry_run.reason, title="Dry run: nothing will be uploaded")
+        job.console.notice(job.dry_run.reason, title="Dry run: nothing will be uploaded")
     try:
         return _publish(job)
     except PublishError as error:
@@ -91,7 +97,7 @@ def publish(
     except Exception as bug:
         if not job.progress.sending:
             raise  # nothing was sent: the entry point shows it as any bug
-        console.traceback(bug)
+        job.console.traceback(bug)
         return job.progress.ended(job, InternalError(bug))
 
 
@@ -159,7 +165,7 @@ def _send(
     if not to_upload:
         return Outcome(()), note
     settings = job.settings
-    with _trusted(job) as trusted:
+    with job.trusted_publishing(job) as trusted:
         if settings.trusted_publishing:
             credentials = trusted.credentials({d.name for d in to_upload})
         else:
@@ -196,7 +202,7 @@ def _dry_run(
     """What a real run would do with each file, the exchange proven, the attestations
     previewed; nothing uploaded, nothing signed."""
     results, error = would_do(dists, comparison, job.console)
-    with _trusted(job) as trusted:
+    with job.trusted_publishing(job) as trusted:
         exchange = prove_exchange(job.settings, job.context, trusted, dists)
         note = preview(dists, plan, trusted, job.context.oidc_available)
     return Report(
@@ -208,17 +214,6 @@ def _dry_run(
         error,
         attestation_note=note,
         index_note=listing.problem,
-    )
-
-
-def _trusted(job: Job) -> TrustedPublishing:
-    return TrustedPublishing(
-        job.session,
-        job.settings.repository_url,
-        job.context.oidc_request,
-        policy=job.policy,
-        console=job.console,
-        cancellation=job.cancellation,
     )
 
 
