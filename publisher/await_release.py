@@ -11,15 +11,14 @@ and TestPyPI, a file uploaded with attestations must also be served with its pro
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-
-import requests
 
 from publisher.console import Console
 from publisher.errors import PublishError, UploadError
-from publisher.http import RetryPolicy
-from publisher.index import Index, index_name, web_url
-from publisher.simple import read_index
+from publisher.index import Index, web_url
+from publisher.shared import Shared
+from publisher.simple import Listing, read_index
 from publisher.values import FileResult, Status
 
 FIRST_INTERVAL = 0.5  # seconds; doubled after each look, up to
@@ -34,13 +33,11 @@ class Served:
 
 
 def await_release(
-    session: requests.Session,
+    shared: Shared,
     index: Index,
     results: tuple[FileResult, ...],
     *,
     timeout: float,
-    policy: RetryPolicy,
-    console: Console,
     provenance: bool | None = None,
 ) -> Served:
     """`provenance`: an attested file counts as served once listed with its provenance (by
@@ -50,15 +47,14 @@ def await_release(
         return Served(results, True)
     if provenance is None:
         provenance = bool(web_url(index.repository_url))
-    projects = {r.distribution.name for r in waiting.values()}
     served: set[str] = set()
     deadline = time.monotonic() + timeout
     interval = FIRST_INTERVAL
-    name = index_name(index.repository_url)
-    with console.group(f"Waiting until {name} serves the {len(waiting)} files uploaded"):
+    console = shared.console
+    with console.group(f"Waiting until {index.name} serves the {len(waiting)} files uploaded"):
         while True:
             listing = read_index(
-                session, index, projects, policy=policy, log=console.line, fresh=True
+                shared, index, {r.distribution.name for r in waiting.values()}, fresh=True
             )
             if not listing.readable:
                 console.warning(
@@ -66,42 +62,58 @@ def await_release(
                     title="Release not verified",
                 )
                 return Served(_mark(results, served), False)
-            for filename in sorted(waiting.keys() - served):
-                remote = listing.files.get(filename)
-                dist = waiting[filename].distribution
-                if remote is None or (
-                    provenance and dist.attestation_files and not remote.provenance
-                ):
-                    continue
-                if remote.sha256 and remote.sha256 != dist.digests.sha256:
-                    return Served(
-                        _mark(results, served),
-                        False,
-                        UploadError(
-                            f"{name} serves `{filename}` with sha256 `{remote.sha256}`, not the "
-                            f"`{dist.digests.sha256}` just uploaded: something else replaced it "
-                            "(a volatile index, a proxy or a mirror). Check the index before "
-                            "anyone installs this release.",
-                            title=f"{filename} is served with other content",
-                        ),
-                    )
-                served.add(filename)
-                console.line(f"served {filename}")
+            replaced = _look(listing, waiting, served, provenance, shared)
+            if replaced is not None:
+                return Served(_mark(results, served), False, _other_content(index, *replaced))
             if served == waiting.keys():
-                console.line(f"{name} serves every file of the release.", style="green")
+                console.line(f"{index.name} serves every file of the release.", style="green")
                 return Served(_mark(results, served), True)
             if time.monotonic() + interval > deadline:
-                missing = sorted(waiting.keys() - served)
-                console.warning(
-                    f"After {timeout:.0f} s, {name} does not serve "
-                    + ", ".join(f"`{m}`" for m in missing)
-                    + " yet. The upload succeeded; the index may still be processing it. "
-                    "Raise `await-timeout` if your index is often this slow.",
-                    title="Release not served yet",
-                )
+                _not_yet(index, sorted(waiting.keys() - served), timeout, console)
                 return Served(_mark(results, served), False)
             time.sleep(interval)
             interval = min(interval * 2, MAX_INTERVAL)
+
+
+def _look(
+    listing: Listing,
+    waiting: Mapping[str, FileResult],
+    served: set[str],
+    provenance: bool,
+    shared: Shared,
+) -> tuple[FileResult, str] | None:
+    """Add to `served` each file the listing shows with our sha256 (and its provenance where
+    that is awaited); a file served with other bytes, and their sha256."""
+    for filename in sorted(waiting.keys() - served):
+        remote = listing.files.get(filename)
+        dist = waiting[filename].distribution
+        if remote is None or (provenance and dist.attestation_files and not remote.provenance):
+            continue
+        if remote.sha256 and remote.sha256 != dist.digests.sha256:
+            return waiting[filename], remote.sha256
+        served.add(filename)
+        shared.log(f"served {filename}")
+    return None
+
+
+def _other_content(index: Index, result: FileResult, sha256: str) -> PublishError:
+    dist = result.distribution
+    return UploadError(
+        f"{index.name} serves `{dist.filename}` with sha256 `{sha256}`, not the "
+        f"`{dist.digests.sha256}` just uploaded: something else replaced it (a volatile index, "
+        "a proxy or a mirror). Check the index before anyone installs this release.",
+        title=f"{dist.filename} is served with other content",
+    )
+
+
+def _not_yet(index: Index, missing: list[str], timeout: float, console: Console) -> None:
+    console.warning(
+        f"After {timeout:.0f} s, {index.name} does not serve "
+        + ", ".join(f"`{m}`" for m in missing)
+        + " yet. The upload succeeded; the index may still be processing it. "
+        "Raise `await-timeout` if your index is often this slow.",
+        title="Release not served yet",
+    )
 
 
 def _mark(results: tuple[FileResult, ...], served: set[str]) -> tuple[FileResult, ...]:

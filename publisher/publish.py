@@ -33,9 +33,10 @@ from publisher.existing import Comparison, compare_with_index, conflict_error
 from publisher.http import RetryPolicy, make_session
 from publisher.index import Index, release_url, web_url
 from publisher.settings import Settings
+from publisher.shared import Shared
 from publisher.simple import Listing, read_index
 from publisher.trusted_publishing import TrustedPublishing
-from publisher.upload import Outcome, describe, upload_distributions
+from publisher.upload import Outcome, Uploading, describe, upload_distributions
 from publisher.values import (
     Attested,
     Credentials,
@@ -81,6 +82,11 @@ class Job:
     def policy(self) -> RetryPolicy:
         return RetryPolicy(delay=self.settings.retry_delay)
 
+    @property
+    def shared(self) -> Shared:
+        """What every stage shares, as one value."""
+        return Shared(self.console, self.policy, self.session, self.cancellation)
+
 
 def publish(job: Job) -> Report:
     """Publish as `job` says; the report of every ending (an error is in it, never raised)."""
@@ -122,14 +128,7 @@ def _publish(job: Job) -> Report:
         results = _in_order(dists, comparison.settled, outcome.results)
         report = job.progress.report(job, results, outcome.error, note, listing.problem)
         if settings.await_release and outcome.error is None and not job.cancellation.requested:
-            served = await_release(
-                job.session,
-                index,
-                results,
-                timeout=settings.await_timeout,
-                policy=job.policy,
-                console=job.console,
-            )
+            served = await_release(job.shared, index, results, timeout=settings.await_timeout)
             report = job.progress.report(job, served.results, served.error, note, listing.problem)
             return replace(report, verified=served.verified)
     return report
@@ -177,17 +176,12 @@ def _send(
         with job.cancellation.deferred():
             job.cancellation.check()  # stopped a moment ago: nothing is sent
             job.progress.sending = to_upload
-            outcome = upload_distributions(
-                to_upload,
-                credentials,
-                index=index,
-                skip_existing=settings.skip_existing,
-                policy=job.policy,
-                console=job.console,
-                renew=trusted.renew if trusted.minted else None,
-                concurrency=settings.upload_concurrency,
-                cancellation=job.cancellation,
+            how = Uploading(
+                settings.skip_existing,
+                settings.upload_concurrency,
+                trusted.renew if trusted.minted else None,
             )
+            outcome = upload_distributions(to_upload, credentials, index, job.shared, how)
             job.progress.uploaded(outcome.results)
     return outcome, note
 
@@ -219,7 +213,7 @@ def _dry_run(
 
 def _read(index: Index, dists: tuple[Distribution, ...], job: Job) -> Listing:
     projects = {d.name for d in dists}
-    listing = read_index(job.session, index, projects, policy=job.policy, log=job.console.line)
+    listing = read_index(job.shared, index, projects)
     if not listing.readable:
         job.console.warning(
             f"Could not check what the index holds ({listing.problem}). Every file is sent; "

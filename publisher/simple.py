@@ -18,7 +18,7 @@ file and lets the index say which it has.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
@@ -26,8 +26,9 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 
 from publisher.errors import CertificateNotTrusted, IndexRefused, PublishError, RedirectRefused
-from publisher.http import PAGE_LIMIT, RetryPolicy, answer_json, decode, feed_html, request
+from publisher.http import PAGE_LIMIT, answer_json, decode, feed_html, request
 from publisher.index import Index, normalize
+from publisher.shared import Shared
 
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -50,13 +51,7 @@ class Listing:
 
 
 def read_index(
-    session: requests.Session,
-    index: Index,
-    projects: Iterable[str],
-    *,
-    policy: RetryPolicy,
-    log: Callable[[str], None],
-    fresh: bool = False,
+    shared: Shared, index: Index, projects: Iterable[str], *, fresh: bool = False
 ) -> Listing:
     """Every file of `projects` on the index (at its simple root once an earlier read found it:
     no probing); `fresh`: past any cache (`Cache-Control: no-cache`), to see what was just uploaded.
@@ -64,13 +59,14 @@ def read_index(
     A project the index does not know (404) simply has no files yet. Reading only informs, so
     it gives up after one retry.
     """
-    policy = replace(policy, attempts=min(policy.attempts, 2))
+    policy = replace(shared.policy, attempts=min(shared.policy.attempts, 2))
+    shared = replace(shared, policy=policy)
     candidates, sure, family = index.roots()
     found: dict[str, RemoteFile] = {}
     for project in sorted({normalize(p) for p in projects}):
         for candidate in candidates:
             url = urljoin(candidate, f"{project}/")
-            page = _read_page(session, index, url, policy=policy, log=log, fresh=fresh)
+            page = _read_page(shared, index, url, fresh=fresh)
             if page.kind == "refused":
                 return Listing(
                     readable=False,
@@ -88,7 +84,7 @@ def read_index(
                 return Listing(readable=False, problem=page.problem)
         else:
             if not sure:
-                log(
+                shared.log(
                     f"No simple page for `{project}` at "
                     + " or ".join(f"`{c}`" for c in candidates)
                     + f" ({family} index): taken as not published yet. Set `index-url` to the "
@@ -106,29 +102,22 @@ class _Page:
     problem: str = ""
 
 
-def _read_page(
-    session: requests.Session,
-    index: Index,
-    url: str,
-    *,
-    policy: RetryPolicy,
-    log: Callable[[str], None],
-    fresh: bool,
-) -> _Page:
+def _read_page(shared: Shared, index: Index, url: str, *, fresh: bool) -> _Page:
     """One project's page. A page too slow, too large or unparsable is "unreadable", never
     an error: reading only informs."""
+    policy = shared.policy
     headers = {"Accept": f"{SIMPLE_JSON}, text/html;q=0.1"}
     if fresh:
         headers["Cache-Control"] = "no-cache"
     for _hop in range(2):  # one redirect on the same host is followed (a missing slash, say)
         try:
             response = request(
-                session,
+                shared.session,
                 "GET",
                 url,
                 what=f"Reading {url}",
                 policy=policy,
-                log=log,
+                log=shared.log,
                 limit=PAGE_LIMIT,
                 gave_up=lambda why: IndexRefused(why, title=f"{why} ({policy.attempts} attempts)"),
                 headers=headers,

@@ -22,7 +22,6 @@ import requests
 from twine.package import PackageFile, _safe_name
 from twine.repository import Repository
 
-from publisher.cancel import Cancellation
 from publisher.console import Console, human_size
 from publisher.errors import InternalError, PublishError, UploadError
 from publisher.existing import (
@@ -32,10 +31,11 @@ from publisher.existing import (
     presence,
     skipped_other_build,
 )
-from publisher.http import UPLOAD_TIMEOUT, RetryPolicy, answer_text, make_session, with_retries
-from publisher.index import Index, index_name
+from publisher.http import UPLOAD_TIMEOUT, answer_text, make_session, with_retries
+from publisher.index import Index
 from publisher.parallel import Outcome as ParallelOutcome
 from publisher.parallel import run_bounded
+from publisher.shared import Shared
 from publisher.simple import RemoteFile, read_index
 from publisher.values import Credentials, Distribution, FileResult, Status
 
@@ -71,17 +71,22 @@ class _PrehashedPackageFile(PackageFile):
         self.blake2_256_digest = dist.digests.blake2_256
 
 
+@dataclass(frozen=True)
+class Uploading:
+    """How the files go up, from the settings: skip what the index has with other content, how
+    many at once, and how to renew a minted token that is about to expire."""
+
+    skip_existing: bool = False
+    concurrency: int = 1
+    renew: Callable[[], Credentials] | None = None
+
+
 def upload_distributions(
     distributions: tuple[Distribution, ...],
     credentials: Credentials,
-    *,
     index: Index,
-    skip_existing: bool,
-    renew: Callable[[], Credentials] | None,
-    policy: RetryPolicy,
-    console: Console,
-    concurrency: int = 1,
-    cancellation: Cancellation | None = None,
+    shared: Shared,
+    how: Uploading,
 ) -> Outcome:
     """Upload every file: the first alone (it creates the project and the release on the index,
     which concurrent uploads would race to do), then the others with at most `concurrency` in
@@ -89,53 +94,53 @@ def upload_distributions(
     of the files, which made it. An upload the index refuses is settled by reading the index
     (at its simple root, where the first read found it)."""
     logging.getLogger("twine").addHandler(logging.NullHandler())  # its warnings are ours to say
-    token = _SharedToken(credentials, renew, console)
+    token = _SharedToken(credentials, how.renew, shared.console)
     repositories = _Repositories(index.repository_url)
-    log = _InOrder(console)
+    log = _InOrder(shared.console)
 
     def upload(dist: Distribution) -> FileResult:
         repository = repositories.for_this_thread()
         current = token.take()
         repository.session.auth = (current.username, current.password)
-        return _upload_one(dist, repository, index, skip_existing, policy, console)
+        return _upload_one(dist, repository, index, shared, how.skip_existing)
 
     try:
         outcomes = run_bounded(
             upload,
             distributions,
-            limit=concurrency,
+            limit=how.concurrency,
             first_alone=True,
-            stop=lambda: cancellation is not None and cancellation.requested,
+            stop=lambda: shared.cancellation.requested,
             grace=CANCEL_GRACE,
             on_outcome=log.add,
         )
     finally:
         repositories.close()
-    cancelled = cancellation is not None and cancellation.requested
+    cancelled = shared.cancellation.requested
     results = tuple(_result(d, o, cancelled) for d, o in zip(distributions, outcomes, strict=True))
+    return Outcome(results, _ending(outcomes, results, shared))
+
+
+def _ending(
+    outcomes: list[ParallelOutcome[FileResult]], results: tuple[FileResult, ...], shared: Shared
+) -> PublishError | None:
+    """The error the upload ends with, the files listed as they are; None when all went up."""
     errors: list[PublishError] = []
     for outcome in outcomes:
         if isinstance(outcome.error, PublishError):
             errors.append(outcome.error)
         elif outcome.error is not None:  # a bug: its traceback, and the other files' results
-            console.traceback(outcome.error)
+            shared.console.traceback(outcome.error)
             errors.append(InternalError(outcome.error))
-    if cancelled and cancellation is not None:
-        name = cancellation.signal_name
-        return Outcome(
-            results,
-            _partial(
-                PublishError(
-                    f"The job was cancelled ({name}) during the upload: nothing new was started, "
-                    f"the uploads in flight had {CANCEL_GRACE:.0f} s to finish.",
-                    title=f"Cancelled ({name}) during the upload",
-                ),
-                results,
-            ),
+    if shared.cancellation.requested:
+        name = shared.cancellation.signal_name
+        cancelled = PublishError(
+            f"The job was cancelled ({name}) during the upload: nothing new was started, "
+            f"the uploads in flight had {CANCEL_GRACE:.0f} s to finish.",
+            title=f"Cancelled ({name}) during the upload",
         )
-    if errors:
-        return Outcome(results, _partial(errors[0], results))
-    return Outcome(results)
+        return _partial(cancelled, results)
+    return _partial(errors[0], results) if errors else None
 
 
 class _SharedToken:
@@ -234,11 +239,9 @@ def _upload_one(
     dist: Distribution,
     repository: Repository,
     index: Index,
+    shared: Shared,
     skip_existing: bool,
-    policy: RetryPolicy,
-    console: Console,
 ) -> FileResult:
-    repository_url = index.repository_url
     package = _PrehashedPackageFile(dist)
     attempts = []
     started = time.monotonic()
@@ -250,35 +253,46 @@ def _upload_one(
 
     response = with_retries(
         attempt,
-        url=repository_url,
+        url=index.repository_url,
         what=f"Uploading {dist.filename}",
-        policy=policy,
-        log=console.line,
+        policy=shared.policy,
+        log=shared.log,
     )
     seconds = time.monotonic() - started
     said = answer_text(response)
-    console.detail(f"{response.status_code} {response.reason}" + (f": {said}" if said else ""))
+    shared.console.detail(
+        f"{response.status_code} {response.reason}" + (f": {said}" if said else "")
+    )
     if response.status_code == 200:
         return FileResult(dist, Status.UPLOADED, seconds=seconds)
-
     if response.status_code in (400, 403, 409):
-        retried = len(attempts) > 1
-        settled = _settle(dist, response, index, skip_existing, retried, policy, console)
+        settled = _settle(dist, response, index, shared, skip_existing)
+        if settled is not None and settled.status is Status.ALREADY_THERE and len(attempts) > 1:
+            # an earlier attempt delivered the file but its answer was lost
+            settled = FileResult(dist, Status.UPLOADED, url=settled.url)
         if settled is not None:
             return replace(settled, seconds=seconds)
+    raise _refused(dist, response, index, said)
+
+
+def _refused(
+    dist: Distribution, response: requests.Response, index: Index, said: str
+) -> UploadError:
+    """Why the index refused `dist`, and what to do about it."""
+    status = f"HTTP {response.status_code} {response.reason}"
     if response.status_code in (401, 403):
-        raise UploadError(
-            f"{index_name(repository_url)} refused the credentials for `{dist.filename}` "
-            f"(HTTP {response.status_code} {response.reason}).{_quoted(said)}\n\n"
+        return UploadError(
+            f"{index.name} refused the credentials for `{dist.filename}` "
+            f"({status}).{_quoted(said)}\n\n"
             "With trusted publishing, the minted token is valid only for the projects of the "
             f"trusted publisher: is `{dist.name}` one of them? With a password or API token, "
             "check the `user` and `password` inputs (an API token goes with `user: __token__`).",
             title=f"Credentials refused (HTTP {response.status_code})",
         )
     if "Invalid attestations supplied during upload" in response.reason + said:
-        raise UploadError(
-            f"{index_name(repository_url)} refused the attestations of `{dist.filename}`: "
-            f"HTTP {response.status_code} {response.reason}{_quoted(said)}\n\n"
+        return UploadError(
+            f"{index.name} refused the attestations of `{dist.filename}`: "
+            f"{status}{_quoted(said)}\n\n"
             "PyPI verifies that each attestation names this file, its sha256, and the "
             "repository and workflow file of the trusted publisher. An attestation made "
             "elsewhere (another workflow, a reusable workflow, another build) does not fit: "
@@ -286,9 +300,8 @@ def _upload_one(
             "`attestations: false` to publish without attestations.",
             title=f"Attestations of {dist.filename} refused",
         )
-    raise UploadError(
-        f"{index_name(repository_url)} refused `{dist.filename}`: HTTP {response.status_code} "
-        f"{response.reason}{_quoted(said)}",
+    return UploadError(
+        f"{index.name} refused `{dist.filename}`: {status}{_quoted(said)}",
         title=f"{dist.filename} refused (HTTP {response.status_code})",
     )
 
@@ -316,23 +329,14 @@ def _settle(
     dist: Distribution,
     response: requests.Response,
     index: Index,
+    shared: Shared,
     skip_existing: bool,
-    retried: bool,
-    policy: RetryPolicy,
-    console: Console,
 ) -> FileResult | None:
     """The index refused the upload: is the file there? Asked of the index itself, not guessed
     from each vendor's words (409, 400 "File already exists", 403 "cannot overwrite", ...).
     None: it is not there, so the refusal is about something else."""
-    with make_session() as session:
-        listing = read_index(
-            session,
-            index,
-            [dist.name],
-            policy=policy,
-            log=console.line,
-            fresh=True,
-        )
+    with make_session() as session:  # this upload's thread's own
+        listing = read_index(replace(shared, session=session), index, [dist.name], fresh=True)
     remote = listing.files.get(dist.filename)
     if not listing.readable:
         text = response.reason + response.text
@@ -343,15 +347,13 @@ def _settle(
     if remote is None or found is Presence.ABSENT:
         return None
     if found is Presence.SAME:
-        if retried:  # an earlier attempt delivered the file but its answer was lost
-            return FileResult(dist, Status.UPLOADED, url=remote.url)
         return already_there(dist, remote)
     if skip_existing:
         if found is Presence.BY_NAME:
             return FileResult(dist, Status.SKIPPED, note="already on the index")
-        return skipped_other_build(dist, remote, console)
+        return skipped_other_build(dist, remote, shared.console)
     raise UploadError(
-        f"{index_name(index.repository_url)} already has `{dist.filename}` "
+        f"{index.name} already has `{dist.filename}` "
         + (f"with other content ({other_build(dist, remote)})" if remote.sha256 else "")
         + f" (HTTP {response.status_code} {response.reason}). A file name can be used only "
         "once. If this is a re-run after a partial upload, set `skip-existing: true`; "

@@ -377,7 +377,7 @@ def test_a_bug_keeps_its_traceback_redacted_and_the_token_is_still_revoked(
     bug.mkdir()
     (bug / "sitecustomize.py").write_text(
         "import publisher.upload\n"
-        "def broken(dists, credentials, **kwargs):\n"
+        "def broken(dists, credentials, *args, **kwargs):\n"
         "    raise RuntimeError('cannot happen with ' + credentials.password)\n"
         "publisher.upload.upload_distributions = broken\n"
     )

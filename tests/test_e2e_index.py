@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from publisher.await_release import await_release
+from publisher.cancel import Cancellation
 from publisher.console import Console
 from publisher.distributions import find_distributions
 from publisher.http import RetryPolicy, make_session
 from publisher.index import Index
+from publisher.shared import Shared
 from publisher.values import Distribution, FileResult, Status
 from tests.conftest import Runner, assert_no_secrets, build_dists, rebuild_with_other_content
 from tests.servers import OidcRuntime, Warehouse
@@ -200,12 +202,10 @@ def test_on_an_index_that_keeps_attestations_a_file_is_served_with_its_provenanc
 
     with make_session() as session:
         served = await_release(
-            session,
+            Shared(console, RetryPolicy(delay=0.01), session, Cancellation()),
             Index(warehouse.upload_url),
             uploaded,
             timeout=0.5 if not attested else 5,
-            policy=RetryPolicy(delay=0.01),
-            console=console,
             provenance=True,
         )
 

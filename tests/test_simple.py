@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -9,9 +10,13 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
+import requests
 
+from publisher.cancel import Cancellation
+from publisher.console import Console
 from publisher.http import RetryPolicy, make_session
 from publisher.index import Index
+from publisher.shared import Shared
 from publisher.simple import SIMPLE_JSON, Listing, RemoteFile, read_index
 from tests.servers import StandIn
 
@@ -34,16 +39,18 @@ class HtmlIndex(StandIn):
         return 200, {"content-type": "text/html"}, links.encode()
 
 
+def shared(session: requests.Session, policy: RetryPolicy) -> Shared:
+    return Shared(Console(io.StringIO(), in_actions=False), policy, session, Cancellation())
+
+
 def test_file_names_in_html_links_are_read_as_pip_reads_them() -> None:
     index = HtmlIndex()
     try:
         with make_session() as session:
             listing = read_index(
-                session,
+                shared(session, RetryPolicy(delay=0)),
                 Index(f"{index.url}/upload/", f"{index.url}/simple/"),
                 ["example-pkg"],
-                policy=RetryPolicy(delay=0),
-                log=lambda line: None,
             )
     finally:
         index.close()
@@ -80,11 +87,9 @@ def pages() -> Iterator[Pages]:
 def read(pages: Pages, timeout: tuple[float, float] | None = None) -> Listing:
     with make_session(timeout) as session:
         return read_index(
-            session,
+            shared(session, RetryPolicy(attempts=2, delay=0)),
             Index(f"{pages.url}/upload/", f"{pages.url}/simple/"),
             ["example-pkg"],
-            policy=RetryPolicy(attempts=2, delay=0),
-            log=lambda line: None,
         )
 
 
