@@ -156,16 +156,13 @@ def attest(
         if refusal:
             console.warning(refusal + " Attesting anyway: `attestations` is `true`.")
     with console.group(f"Attestations (PEP 740) for {len(dists)} files"):
-        attested = sign_distributions(
-            dists,
-            token,
-            trust_config=settings.sigstore_trust_config,
-            existing=plan.existing,
-            policy=RetryPolicy(delay=settings.retry_delay),
-            console=console,
-            worker=worker,
-            concurrency=settings.upload_concurrency,
+        signing = Signing(
+            settings.sigstore_trust_config,
+            RetryPolicy(delay=settings.retry_delay),
+            console,
+            settings.upload_concurrency,
         )
+        attested = sign_distributions(dists, token, signing, plan.existing, worker)
         for a in attested:
             entry = f"transparency log index {a.log_index}" if a.log_index is not None else "?"
             console.line(f"{'reused' if a.reused else 'signed'} {a.path.name} ({entry})")
@@ -218,16 +215,23 @@ def unattested(
     return without_attestations(dists)
 
 
+@dataclass(frozen=True)
+class Signing:
+    """How to sign, as the signing worker gets it: the Sigstore instance (a trust configuration;
+    None: the public one), the retry policy, the log, and how many log entries at once."""
+
+    trust_config: Path | None
+    policy: RetryPolicy
+    console: Console
+    concurrency: int = 4
+
+
 def sign_distributions(
     dists: Sequence[Distribution],
     oidc_token: str,
-    *,
-    trust_config: Path | None,
+    signing: Signing,
     existing: Mapping[str, Attested],
-    policy: RetryPolicy,
-    console: Console,
     worker: Worker | None = None,
-    concurrency: int = 4,
 ) -> tuple[Attested, ...]:
     """An attestation for each distribution, in their order: those in `existing` as they are,
     the others signed now (one ephemeral key, one certificate) and written beside their files.
@@ -237,14 +241,11 @@ def sign_distributions(
     todo = [d for d in dists if d.filename not in existing]
     signed: list[Attested] = []
     if todo and worker is not None:
-        signed = worker.call(
-            _sign_all, todo, oidc_token, policy=policy, console=console, concurrency=concurrency
-        )
+        signed = worker.call(_sign_all, todo, oidc_token, signing)
     elif todo:
-        context = prepare_signing(trust_config, policy, console)
-        signed = _sign_all(
-            context, todo, oidc_token, policy=policy, console=console, concurrency=concurrency
-        )
+        context = prepare_signing(signing.trust_config, signing.policy, signing.console)
+        signed = _sign_all(context, todo, oidc_token, signing)
+    trust_config = signing.trust_config
     made = {a.filename: replace(a, log_url=_log_url(a.log_index, trust_config)) for a in signed}
     return tuple(existing.get(d.filename) or made[d.filename] for d in dists)
 
@@ -261,19 +262,14 @@ def prepare_signing(
 
 
 def _sign_all(
-    context: SigningContext,
-    dists: Sequence[Distribution],
-    oidc_token: str,
-    *,
-    policy: RetryPolicy,
-    console: Console,
-    concurrency: int,
+    context: SigningContext, dists: Sequence[Distribution], oidc_token: str, signing: Signing
 ) -> list[Attested]:
     """One certificate, then the log entries `concurrency` at a time (as the uploads)."""
+    policy, console = signing.policy, signing.console
     with _sigstore_log(console):
         signer = _signer(context, oidc_token, policy, console)
         sign = partial(_sign, context, signer, policy=policy, console=console)
-        return map_bounded(sign, dists, limit=concurrency)
+        return map_bounded(sign, dists, limit=signing.concurrency)
 
 
 def _log_url(log_index: int | None, trust_config: Path | None) -> str:

@@ -51,14 +51,7 @@ from publisher.worker import Worker
 
 def open_trusted_publishing(job: Job) -> TrustedPublishing:
     """This run's trusted publishing at its index (nothing is asked for until it is used)."""
-    return TrustedPublishing(
-        job.session,
-        job.settings.repository_url,
-        job.context.oidc_request,
-        policy=job.policy,
-        console=job.console,
-        cancellation=job.cancellation,
-    )
+    return TrustedPublishing(job.shared, job.settings.repository_url, job.context.oidc_request)
 
 
 @dataclass

@@ -93,26 +93,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Settings:
     """Read the inputs from the runner's environment, let flags override them, validate all."""
-    flags = _parse_flags(argv)
-    raw: dict[str, str] = {}
-    warnings: list[str] = []
-    for name, default in DEFAULTS.items():
-        value = environ.get(_variable(name), "").strip()
-        alias = ALIASES.get(name)
-        alias_value = environ.get(_variable(alias), "").strip() if alias else ""
-        if alias and alias_value:
-            if value and value != alias_value:
-                warnings.append(
-                    f"Both `{name}` and its deprecated alias `{alias}` are set; "
-                    f"using `{name}` (`{value}`). Remove `{alias}`."
-                )
-            elif not value:
-                value = alias_value
-                warnings.append(f"Input `{alias}` is deprecated; rename it to `{name}`.")
-        flag_value = getattr(flags, name.replace("-", "_"))
-        if flag_value is not None:
-            value = flag_value
-        raw[name] = value or default
+    raw, warnings = _raw_inputs(environ, _parse_flags(argv))
 
     # Only the password is kept verbatim: a secret may legitimately end in a space.
     password = environ.get("INPUT_PASSWORD", "") or ""
@@ -153,6 +134,33 @@ def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Setti
         retry_delay=_retry_delay(environ.get("PUBLISHER_RETRY_DELAY", "")),
         warnings=tuple(warnings),
     )
+
+
+def _raw_inputs(
+    environ: Mapping[str, str], flags: argparse.Namespace | SimpleNamespace
+) -> tuple[dict[str, str], list[str]]:
+    """Each input's text (a flag over the variable over its deprecated alias's, else the
+    default), and the warnings the aliases earn."""
+    raw: dict[str, str] = {}
+    warnings: list[str] = []
+    for name, default in DEFAULTS.items():
+        value = environ.get(_variable(name), "").strip()
+        alias = ALIASES.get(name)
+        alias_value = environ.get(_variable(alias), "").strip() if alias else ""
+        if alias and alias_value:
+            if value and value != alias_value:
+                warnings.append(
+                    f"Both `{name}` and its deprecated alias `{alias}` are set; "
+                    f"using `{name}` (`{value}`). Remove `{alias}`."
+                )
+            elif not value:
+                value = alias_value
+                warnings.append(f"Input `{alias}` is deprecated; rename it to `{name}`.")
+        flag_value = getattr(flags, name.replace("-", "_"))
+        if flag_value is not None:
+            value = flag_value
+        raw[name] = value or default
+    return raw, warnings
 
 
 def _variable(name: str) -> str:
@@ -373,6 +381,38 @@ def _retry_delay(value: str) -> float:
     return delay if delay is not None and delay <= 60 else 2.0
 
 
+# The flags of a laptop's run: (flag, what it sets, metavar or the value a switch stores, help).
+FLAGS = (
+    ("--packages-dir", "packages_dir", "DIR", "folder with the distributions (default: dist)"),
+    ("--repository-url", "repository_url", "URL", f"upload URL (default: {PYPI_UPLOAD_URL})"),
+    ("--user", "user", "NAME", "user name (default: __token__, trusted publishing)"),
+    ("--skip-existing", "skip_existing", True, "skip files the index already has"),
+    (
+        "--no-verify-metadata",
+        "verify_metadata",
+        False,
+        "do not check the metadata before uploading",
+    ),
+    ("--print-hash", "print_hash", True, "print every file's SHA256, MD5 and BLAKE2-256"),
+    ("--verbose", "verbose", True, "show the index's answers"),
+    (
+        "--upload-concurrency",
+        "upload_concurrency",
+        "N",
+        "files uploaded at once, after the first (default: 4)",
+    ),
+    ("--index-url", "index_url", "URL", "the index's simple root (default: derived)"),
+    (
+        "--no-await-release",
+        "await_release",
+        False,
+        "do not wait until the index serves the files",
+    ),
+    ("--await-timeout", "await_timeout", "SECONDS", "how long to wait for them (default: 300)"),
+    ("--ca-certificates", "ca_certificates", "PEM", "a CA to trust besides the default roots"),
+)
+
+
 def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
     """The flags given; none in GitHub Actions, where argparse is not even imported."""
     if not argv:
@@ -387,51 +427,18 @@ def _parse_flags(argv: Sequence[str]) -> argparse.Namespace | SimpleNamespace:
             "(the password, if any, only through the INPUT_PASSWORD variable)."
         ),
     )
-    add = parser.add_argument
-    add(
+    parser.add_argument(
         "--dry-run",
         nargs="?",
         const="true",
         metavar="auto|true|false",
         help="do everything but upload (default: auto, a dry run in forks)",
     )
-    add("--packages-dir", metavar="DIR", help="folder with the distributions (default: dist)")
-    add("--repository-url", metavar="URL", help=f"upload URL (default: {PYPI_UPLOAD_URL})")
-    add("--user", metavar="NAME", help="user name (default: __token__, trusted publishing)")
-    add(
-        "--skip-existing",
-        action="store_const",
-        const="true",
-        help="skip files the index already has",
-    )
-    add(
-        "--no-verify-metadata",
-        dest="verify_metadata",
-        action="store_const",
-        const="false",
-        help="do not check the metadata before uploading",
-    )
-    add(
-        "--print-hash",
-        action="store_const",
-        const="true",
-        help="print every file's SHA256, MD5 and BLAKE2-256",
-    )
-    add("--verbose", action="store_const", const="true", help="show the index's answers")
-    add(
-        "--upload-concurrency",
-        metavar="N",
-        help="files uploaded at once, after the first (default: 4)",
-    )
-    add("--index-url", metavar="URL", help="the index's simple root (default: derived)")
-    add(
-        "--no-await-release",
-        dest="await_release",
-        action="store_const",
-        const="false",
-        help="do not wait until the index serves the files",
-    )
-    add("--await-timeout", metavar="SECONDS", help="how long to wait for them (default: 300)")
-    add("--ca-certificates", metavar="PEM", help="a CA to trust besides the default roots")
+    for flag, dest, value, text in FLAGS:
+        if isinstance(value, bool):  # a switch
+            store = str(value).lower()
+            parser.add_argument(flag, dest=dest, action="store_const", const=store, help=text)
+        else:
+            parser.add_argument(flag, dest=dest, metavar=value, help=text)
     parser.set_defaults(password=None, attestations=None, sigstore_trust_config=None, run_in=None)
     return parser.parse_args(list(argv))

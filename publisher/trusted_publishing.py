@@ -24,12 +24,11 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 
 import requests
 
-from publisher.cancel import Cancellation
-from publisher.console import Console
 from publisher.context import OidcRequest
 from publisher.errors import PublishError, TrustedPublishingError
 from publisher.http import (
@@ -48,6 +47,7 @@ from publisher.index import (
     publishing_settings_url,
     web_url,
 )
+from publisher.shared import Shared
 from publisher.values import Credentials
 
 PERMISSION_SNIPPET = """\
@@ -130,45 +130,10 @@ def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
     another CI; a laptop) `id` tells, as before.
     """
     runtime = exchange.oidc_request
-
-    def ask_github(_number: int) -> str | None:
-        from urllib.parse import quote
-
-        assert runtime is not None
-        response = exchange.session.get(
-            f"{runtime.url}&audience={quote(audience, safe='')}",  # the URL has a query already
-            headers={"Authorization": f"bearer {runtime.bearer}"},
-            allow_redirects=False,  # the bearer token goes to the runtime only
-        )
-        raise_if_transient(response)
-        if response.status_code != 200:
-            said = answer_text(response, limit=500)
-            raise TrustedPublishingError(
-                "The Actions runtime refused the OIDC token request: "
-                f"HTTP {response.status_code} {response.reason}" + (f": {said}" if said else "")
-            )
-        value = _json(response).get("value")
-        if not isinstance(value, str) or not value:
-            raise Transient("the Actions runtime answered without a token")
-        return value
-
-    def ask_id(_number: int) -> str | None:
-        import id as oidc_id
-
-        try:
-            return oidc_id.detect_credential(audience)
-        except oidc_id.GitHubOidcPermissionCredentialError as e:
-            raise missing_permission() from e
-        except oidc_id.AmbientCredentialError as e:
-            status = re.search(r"code=(\d+)", str(e))
-            if status is None or int(status.group(1)) >= 500:
-                raise Transient(str(e)) from e
-            raise TrustedPublishingError(
-                f"The Actions runtime refused the OIDC token request: {e}"
-            ) from e
-
     token = with_retries(
-        ask_github if runtime is not None else ask_id,
+        partial(_ask_github, exchange, runtime, audience)
+        if runtime is not None
+        else partial(_ask_id, audience),
         url="ACTIONS_ID_TOKEN_REQUEST_URL",
         what="Requesting the OIDC token",
         policy=exchange.policy,
@@ -178,14 +143,57 @@ def fetch_oidc_token(exchange: Exchange, audience: str) -> str | None:
         exchange.mask(token)
         if len(token) > MAX_JWT_LENGTH or not JWT.fullmatch(token):
             raise TrustedPublishingError(
-                "The Actions runtime answered with an OIDC token that is not a JWT (three "
-                f"base64url parts, at most {MAX_JWT_LENGTH} characters; it has {len(token)}), "
-                "so it is not shown and "
-                "not sent to the index. Something between this job and the Actions runtime "
-                "changed it: re-run the job, and report it if it happens again.",
-                title="The OIDC token is not a JWT",
+                NOT_A_JWT.format(MAX_JWT_LENGTH, len(token)), title=("The OIDC token is not a JWT")
             )
     return token
+
+
+NOT_A_JWT = (
+    "The Actions runtime answered with an OIDC token that is not a JWT (three base64url parts, "
+    "at most {} characters; it has {}), so it is not shown and not sent to the index. "
+    "Something between this job and the Actions runtime changed it: re-run the job, and report "
+    "it if it happens again."
+)
+
+
+def _ask_github(exchange: Exchange, runtime: OidcRequest, audience: str, _number: int) -> str:
+    """One request to the Actions runtime (`Transient` for what deserves another)."""
+    from urllib.parse import quote
+
+    response = exchange.session.get(
+        f"{runtime.url}&audience={quote(audience, safe='')}",  # the URL has a query already
+        headers={"Authorization": f"bearer {runtime.bearer}"},
+        allow_redirects=False,  # the bearer token goes to the runtime only
+    )
+    raise_if_transient(response)
+    if response.status_code != 200:
+        said = answer_text(response, limit=500)
+        raise TrustedPublishingError(
+            "The Actions runtime refused the OIDC token request: "
+            f"HTTP {response.status_code} {response.reason}" + (f": {said}" if said else "")
+        )
+    value = _json(response).get("value")
+    if not isinstance(value, str) or not value:
+        raise Transient("the Actions runtime answered without a token")
+    return value
+
+
+def _ask_id(audience: str, _number: int) -> str | None:
+    """Through `id`, where the runtime's variables are absent: it says why (a missing
+    permission), or finds another CI's token, or None."""
+    import id as oidc_id
+
+    try:
+        return oidc_id.detect_credential(audience)
+    except oidc_id.GitHubOidcPermissionCredentialError as e:
+        raise missing_permission() from e
+    except oidc_id.AmbientCredentialError as e:
+        status = re.search(r"code=(\d+)", str(e))
+        if status is None or int(status.group(1)) >= 500:
+            raise Transient(str(e)) from e
+        raise TrustedPublishingError(
+            f"The Actions runtime refused the OIDC token request: {e}"
+        ) from e
 
 
 def missing_permission() -> TrustedPublishingError:
@@ -281,20 +289,14 @@ class TrustedPublishing:
     end), with one quick attempt each when the job is being stopped."""
 
     def __init__(
-        self,
-        session: requests.Session,
-        repository_url: str,
-        oidc_request: OidcRequest | None,
-        *,
-        policy: RetryPolicy,
-        console: Console,
-        cancellation: Cancellation,
+        self, shared: Shared, repository_url: str, oidc_request: OidcRequest | None
     ) -> None:
+        console = shared.console
         self.exchange = Exchange(
-            session, repository_url, policy, console.line, console.mask, oidc_request
+            shared.session, repository_url, shared.policy, console.line, console.mask, oidc_request
         )
         self.console = console
-        self.cancellation = cancellation
+        self.cancellation = shared.cancellation
         self.minted: list[UploadToken] = []
         self._projects: frozenset[str] = frozenset()
 

@@ -15,6 +15,7 @@ import requests
 
 from publisher.attestations import (
     PUBLISH_PREDICATE,
+    Signing,
     _transient,
     plan_attestations,
     reusable_workflow_refusal,
@@ -148,14 +149,9 @@ def test_signing_in_this_process_writes_an_attestation_per_file(
     dists = find_distributions(folder).distributions
     console = Console(io.StringIO(), in_actions=False)
 
-    attested = sign_distributions(
-        dists,
-        sigstore.identity_token(),
-        trust_config=sigstore.write_trust_config(folder.parent / "trust.json"),
-        existing={},
-        policy=RetryPolicy(delay=0.01),
-        console=console,
-    )
+    trust_config = sigstore.write_trust_config(folder.parent / "trust.json")
+    signing = Signing(trust_config, RetryPolicy(delay=0.01), console)
+    attested = sign_distributions(dists, sigstore.identity_token(), signing, existing={})
 
     assert [a.filename for a in attested] == [d.filename for d in dists]
     assert sorted(a.log_index for a in attested) == [0, 1]  # type: ignore[type-var]

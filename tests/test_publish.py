@@ -113,14 +113,7 @@ class FakeTrustedPublishing(TrustedPublishing):
     to fail where a real exchange or Sigstore would."""
 
     def __init__(self, job: Job, warehouse: Warehouse, events: list[str], fail: str = "") -> None:
-        super().__init__(
-            job.session,
-            job.settings.repository_url,
-            None,
-            policy=job.policy,
-            console=job.console,
-            cancellation=job.cancellation,
-        )
+        super().__init__(job.shared, job.settings.repository_url, None)
         self.warehouse, self.events, self.fail = warehouse, events, fail
 
     def credentials(self, projects: Iterable[str]) -> Credentials:
