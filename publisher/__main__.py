@@ -47,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             worker = Worker(lambda: _prepare_signing(settings, console))
 
-        from publisher.publish import Job, publish
+        from publisher.job import Job
+        from publisher.publish import publish
 
         report = publish(Job(settings, context, console, cancellation, worker))
         with cancellation.deferred():

@@ -11,16 +11,12 @@ as it is. The stages decide; this module only calls them in order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-
-import requests
+from dataclasses import replace
 
 from publisher.attestations import Plan, attest, plan_attestations, preview, unattested
 from publisher.await_release import await_release
-from publisher.cancel import Cancellation, Cancelled
-from publisher.console import Console
-from publisher.context import RunContext, decide_dry_run
+from publisher.cancel import Cancelled
+from publisher.context import decide_dry_run
 from publisher.distributions import (
     check_metadata,
     check_pypi_rules,
@@ -30,55 +26,12 @@ from publisher.distributions import (
 from publisher.dry_run import prove_exchange, would_do
 from publisher.errors import InternalError, PublishError
 from publisher.existing import Comparison, compare_with_index, conflict_error
-from publisher.http import RetryPolicy, make_session
+from publisher.http import make_session
 from publisher.index import Index, release_url, web_url
-from publisher.settings import Settings
-from publisher.shared import Shared
+from publisher.job import Job, in_order
 from publisher.simple import Listing, read_index
-from publisher.trusted_publishing import TrustedPublishing
 from publisher.upload import Outcome, Uploading, describe, upload_distributions
-from publisher.values import (
-    Attested,
-    Credentials,
-    Distribution,
-    DryRun,
-    FileResult,
-    Report,
-    Status,
-)
-from publisher.worker import Worker
-
-
-def open_trusted_publishing(job: Job) -> TrustedPublishing:
-    """This run's trusted publishing at its index (nothing is asked for until it is used)."""
-    return TrustedPublishing(job.shared, job.settings.repository_url, job.context.oidc_request)
-
-
-@dataclass
-class Job:
-    """What the stages of one publish share: the user's settings, the run, the log, the job's
-    cancellation, the signing worker (if one was started), where trusted publishing comes from
-    (a fake in the in-process tests), the HTTP session and the retry policy, and how far the run
-    got."""
-
-    settings: Settings
-    context: RunContext
-    console: Console
-    cancellation: Cancellation = field(default_factory=Cancellation)
-    worker: Worker | None = None
-    trusted_publishing: Callable[[Job], TrustedPublishing] = open_trusted_publishing
-    dry_run: DryRun = field(default_factory=lambda: DryRun(False, ""))
-    progress: _Progress = field(default_factory=lambda: _Progress())
-    session: requests.Session = field(default_factory=requests.Session)
-
-    @property
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(delay=self.settings.retry_delay)
-
-    @property
-    def shared(self) -> Shared:
-        """What every stage shares, as one value."""
-        return Shared(self.console, self.policy, self.session, self.cancellation)
+from publisher.values import Credentials, Distribution, Report
 
 
 def publish(job: Job) -> Report:
@@ -118,7 +71,7 @@ def _publish(job: Job) -> Report:
         for result in comparison.settled.values():
             job.console.line(describe(result))
         outcome, note = _send(job, comparison.to_upload, plan, index)
-        results = _in_order(dists, comparison.settled, outcome.results)
+        results = in_order(dists, comparison.settled, outcome.results)
         report = job.progress.report(job, results, outcome.error, note, listing.problem)
         if settings.await_release and outcome.error is None and not job.cancellation.requested:
             served = await_release(job.shared, index, results, timeout=settings.await_timeout)
@@ -214,61 +167,3 @@ def _read(index: Index, dists: tuple[Distribution, ...], job: Job) -> Listing:
             title="Index not readable",
         )
     return listing
-
-
-@dataclass
-class _Progress:
-    """How far the run got, for every ending: from the first upload request on, an error, a
-    cancelled job or a bug still says what became of each file."""
-
-    dists: tuple[Distribution, ...] = ()
-    settled: Mapping[str, FileResult] = field(default_factory=dict)  # on the index already
-    sending: tuple[Distribution, ...] = ()  # set just before the first upload request
-    results: tuple[FileResult, ...] = ()  # every file's, once the upload stage has ended
-    attested: tuple[Attested, ...] = ()  # the attestations that went up
-    release: str = ""  # the release page, where the index has one
-
-    def started(self, dists: tuple[Distribution, ...], settled: Mapping[str, FileResult]) -> None:
-        self.dists, self.settled = dists, settled
-
-    def uploaded(self, results: tuple[FileResult, ...]) -> None:
-        self.results = _in_order(self.dists, self.settled, results)
-
-    def report(
-        self,
-        job: Job,
-        results: tuple[FileResult, ...],
-        error: PublishError | None,
-        note: str,
-        index_note: str,
-    ) -> Report:
-        return Report(
-            job.settings.repository_url,
-            job.dry_run,
-            results,
-            self.release,
-            error=error,
-            attestations=self.attested,
-            attestation_note=note,
-            index_note=index_note,
-        )
-
-    def ended(self, job: Job, error: PublishError) -> Report:
-        results = self.results
-        if self.sending and not results:  # cut off in the upload stage: each may have landed
-            unknown = tuple(
-                FileResult(d, Status.UNKNOWN, note="check the index") for d in self.sending
-            )
-            results = _in_order(self.dists, self.settled, unknown)
-        report = self.report(job, results, error, "", "")
-        return report if results else replace(report, attestations=())
-
-
-def _in_order(
-    dists: tuple[Distribution, ...],
-    settled: Mapping[str, FileResult],
-    uploaded: tuple[FileResult, ...],
-) -> tuple[FileResult, ...]:
-    """The results of all files in their order: those settled before the upload among them."""
-    by_name = {r.distribution.filename: r for r in uploaded} | dict(settled)
-    return tuple(by_name[d.filename] for d in dists)

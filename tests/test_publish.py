@@ -30,7 +30,8 @@ from publisher.errors import (
     PublishError,
     TrustedPublishingError,
 )
-from publisher.publish import Job, publish
+from publisher.job import Job
+from publisher.publish import publish
 from publisher.settings import load_settings
 from publisher.trusted_publishing import TrustedPublishing, UploadToken
 from publisher.values import Credentials, Report, Status
