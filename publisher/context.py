@@ -9,10 +9,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publisher.settings import Settings
-from publisher.values import DryRun
+
+if TYPE_CHECKING:  # an input error is reported before the values of a publish are loaded
+    from publisher.values import DryRun
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ def load_context(environ: Mapping[str, str]) -> RunContext:
 
 
 def decide_dry_run(settings: Settings, context: RunContext) -> DryRun:
+    from publisher.values import DryRun
+
     if settings.dry_run == "true":
         return DryRun(True, "`dry-run` is `true`.")
     if settings.dry_run == "false" or not context.fork_reason:

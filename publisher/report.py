@@ -25,20 +25,19 @@ from publisher.console import LINE_BREAK, Console, human_size, safe_line
 from publisher.context import RunContext
 from publisher.errors import PublishError
 from publisher.index import index_name
-from publisher.values import Status
 
 if TYPE_CHECKING:  # a failure before publishing is reported without importing twine or requests
     from publisher.values import Attested, FileResult, Report
 
 OUTPUT_NAMES = ("files", "release-url", "dry-run", "verified", "attestations")
 
-STATUS_ICONS = {
-    Status.UPLOADED: "✅",
-    Status.ALREADY_THERE: "☑️",
-    Status.SKIPPED: "⏭️",
-    Status.DRY_RUN: "🧪",
-    Status.FAILED: "❌",
-    Status.UNKNOWN: "❓",
+STATUS_ICONS = {  # by `values.Status`, which a failure before publishing never loads
+    "uploaded": "✅",
+    "already-there": "☑️",
+    "skipped": "⏭️",
+    "dry-run": "🧪",
+    "failed": "❌",
+    "unknown": "❓",
 }
 
 
@@ -89,6 +88,8 @@ def write_failure(error: PublishError, context: RunContext, console: Console) ->
 
 
 def summary_markdown(report: Report) -> str:
+    from publisher.values import Status  # loaded by then: the run published
+
     index = _inline(index_name(report.repository_url))
     lines = []
     if report.dry_run.enabled:
@@ -125,7 +126,7 @@ def summary_markdown(report: Report) -> str:
         lines.append(f"Could not check what the index holds: {_inline(report.index_note)}.")
     if report.verified is not None:
         lines.append("")
-        if not any(r.status == Status.UPLOADED for r in report.results):
+        if not any(r.status is Status.UPLOADED for r in report.results):
             lines.append("Nothing needed uploading: every file is on the index already.")
         elif report.verified:
             lines.append("Every file uploaded is served by the index.")

@@ -55,6 +55,7 @@ DEFAULTS = {
     "run-in": "auto",  # read by action/launch.py, which starts the publisher one way or the other
 }
 RUN_IN_CHOICES = ("auto", "container", "native")
+BOOLEANS = ("verify-metadata", "skip-existing", "verbose", "print-hash", "await-release")
 MAX_CONCURRENCY = 16  # more gains nothing on an index that spends a second per file
 
 
@@ -114,22 +115,27 @@ def load_settings(environ: Mapping[str, str], argv: Sequence[str] = ()) -> Setti
     if raw["run-in"].lower() not in RUN_IN_CHOICES:
         raise InputError("run-in", raw["run-in"], "expected `auto`, `container` or `native`.")
 
+    # The checks that need no import first: a typo in a boolean fails in tens of milliseconds.
+    flags = {name: _boolean(name, raw[name]) for name in BOOLEANS}
+    attestations = _boolean("attestations", raw["attestations"]) if raw["attestations"] else None
+    concurrency = _concurrency(raw["upload-concurrency"])
+    await_timeout = _seconds("await-timeout", raw["await-timeout"])
     return Settings(
         user=user,
         password=password,
         repository_url=_repository_url(raw["repository-url"]),
         packages_dir=_packages_dir(raw["packages-dir"]),
-        verify_metadata=_boolean("verify-metadata", raw["verify-metadata"]),
-        skip_existing=_boolean("skip-existing", raw["skip-existing"]),
-        verbose=_boolean("verbose", raw["verbose"]),
-        print_hash=_boolean("print-hash", raw["print-hash"]),
-        attestations=_boolean("attestations", raw["attestations"]) if raw["attestations"] else None,
+        verify_metadata=flags["verify-metadata"],
+        skip_existing=flags["skip-existing"],
+        verbose=flags["verbose"],
+        print_hash=flags["print-hash"],
+        attestations=attestations,
         dry_run=dry_run,
         sigstore_trust_config=_trust_config(raw["sigstore-trust-config"]),
-        upload_concurrency=_concurrency(raw["upload-concurrency"]),
+        upload_concurrency=concurrency,
         index_url=_index_url(raw["index-url"]),
-        await_release=_boolean("await-release", raw["await-release"]),
-        await_timeout=_seconds("await-timeout", raw["await-timeout"]),
+        await_release=flags["await-release"],
+        await_timeout=await_timeout,
         ca_certificates=_ca_certificates(raw["ca-certificates"], environ),
         retry_delay=_retry_delay(environ.get("PUBLISHER_RETRY_DELAY", "")),
         warnings=tuple(warnings),
