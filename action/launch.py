@@ -38,12 +38,14 @@ DOCKER_TIMEOUT = 2.0  # seconds for the engine to answer: ubuntu-slim has the cl
 NATIVE_PYTHON = "3.13"  # what uv installs where the runner's Python is older than 3.11
 # What goes into the image: its tag is their hash, so a second step finds it built.
 IMAGE_INPUTS = (
+    ".dockerignore",
     "Dockerfile",
     "docker/requirements.txt",
     "docker/build-requirements.txt",
     "docker/fetch_uv.py",
     "docker/precompile.py",
 )
+JOB_CONTAINER_WORKSPACE = "/__w/"  # where the runner mounts its work folder in a job container
 PASSED_TO_CONTAINER = ("GITHUB_", "RUNNER_", "ACTIONS_", "INPUT_", "PUBLISHER_")
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
 
@@ -71,7 +73,15 @@ def main() -> NoReturn:
         docker, why = decide(way, environ)
         if docker:
             _say(f"Running in the container built from the action's Dockerfile: {why}")
-            run_in_container(docker, environ)
+            image = build_image(docker)
+            if image:
+                run_in_container(docker, image, environ)
+            if way == "container":
+                raise SetupError("Image not built", IMAGE_NOT_BUILT)
+            why = "the image could not be built here (the log above says why)."
+            _warn(
+                "Image not built", IMAGE_NOT_BUILT.replace("Nothing", "Running natively: nothing")
+            )
         python = native_python()
         shown = f"Python {platform.python_version()}" if python else f"Python {NATIVE_PYTHON}"
         _say(f"Running natively ({shown}, {platform.system()} {platform.machine()}): {why}")
@@ -101,6 +111,10 @@ def decide(way: str, environ: Mapping[str, str]) -> tuple[str | None, str]:
         return None, f"{system} runners run no Docker containers for actions."
     docker = shutil.which("docker")
     answer = docker_answer(docker) if docker else "there is no `docker` command"
+    if docker and environ.get("GITHUB_WORKSPACE", "").startswith(JOB_CONTAINER_WORKSPACE):
+        # A job container (`container:`): its Docker socket is the host's, whose daemon sees
+        # the workspace at another path than this container does.
+        docker, answer = None, "this job runs in a container, whose paths the engine cannot see"
     if docker and answer.startswith("Docker "):
         reason = "`run-in` is `container`" if way == "container" else "the Docker engine answered"
         return docker, f"{reason} ({answer})."
@@ -136,48 +150,71 @@ def docker_answer(docker: str) -> str:
 # --- the container -------------------------------------------------------------------------------
 
 
-def run_in_container(docker: str, environ: Mapping[str, str]) -> NoReturn:
-    """The image (built once per content of the action), then its run as the runner runs a
-    Docker action: the same variables and folders, at the same paths."""
+IMAGE_NOT_BUILT = (
+    "`docker build` of the action's Dockerfile failed (the log above says why; behind a proxy "
+    "that inspects TLS, the image cannot trust its CA). Nothing was published. Set `run-in: "
+    "native` to skip the container."
+)
+
+
+def build_image(docker: str) -> str:
+    """The image of this action's content: found by its tag (the hash of what goes into it), or
+    built, with the runner's proxy settings (by name) and its network; empty if the build
+    failed."""
     tag = f"publisher-action:{image_hash()}"
-    if _run([docker, "image", "inspect", tag], quiet=True).returncode != 0:
-        _group(f"Building the action's image {tag}")
-        started = time.monotonic()
-        built = _run(
-            [docker, "build", "--tag", tag, "--file", str(ACTION / "Dockerfile"), str(ACTION)]
-        )
-        _endgroup()
-        if built.returncode != 0:
-            raise SetupError(
-                "Image not built",
-                "`docker build` of the action's Dockerfile "
-                "failed (the log above says why). Nothing was published.",
-            )
-        _say(f"Built the image in {time.monotonic() - started:.1f} s.")
-    created = _run([docker, "create", *container_options(environ), tag], capture=True)
-    if created.returncode != 0:
-        raise SetupError("Container not created", _printable(created.stderr.strip()))
-    sys.exit(attach(docker, created.stdout.strip(), environ))
+    if _run([docker, "image", "inspect", tag], quiet=True).returncode == 0:
+        return tag
+    _group(f"Building the action's image {tag}")
+    started = time.monotonic()
+    proxies = [o for name in PROXY_VARIABLES if name in os.environ for o in ("--build-arg", name)]
+    built = _run(
+        [
+            docker,
+            "build",
+            "--network",
+            "host",
+            *proxies,
+            "--tag",
+            tag,
+            "--file",
+            str(ACTION / "Dockerfile"),
+            str(ACTION),
+        ]
+    )
+    _endgroup()
+    if built.returncode != 0:
+        return ""
+    _say(f"Built the image in {time.monotonic() - started:.1f} s.")
+    return tag
 
 
-def attach(docker: str, container: str, environ: Mapping[str, str]) -> int:
-    """Run the container created, attached, and remove it; the publisher's exit status.
-
-    `docker start --attach` passes this process's SIGINT and SIGTERM on to the publisher, the
-    container's first process: the runner's signals reach it. Not `run --rm`, nor `create --rm`:
-    through podman's API either loses the exit status, and a failed publish would pass.
-    """
-    process = subprocess.Popen([docker, "start", "--attach", container], env=dict(environ))
+def run_in_container(docker: str, image: str, environ: Mapping[str, str]) -> NoReturn:
+    """The image run as the runner runs a Docker action: the same variables and folders, at the
+    same paths; the container removed afterwards, whatever happens (its configuration holds the
+    step's secrets)."""
+    status: int | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     def forward(number: int, _frame: object) -> None:
-        if process.poll() is None:
-            process.send_signal(number)
+        if process is not None and process.poll() is None:
+            process.send_signal(number)  # `docker start --attach` passes it on to the publisher
+        elif process is None:
+            raise KeyboardInterrupt
 
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, forward)
-    status = process.wait()
-    subprocess.run([docker, "rm", "--force", container], capture_output=True, check=False)
-    return status
+    created = _run([docker, "create", *container_options(environ), image], capture=True)
+    if created.returncode != 0:
+        raise SetupError("Container not created", _printable(created.stderr.strip()))
+    container = created.stdout.strip()
+    try:
+        # `create` then `start --attach`, not `run --rm` or `create --rm`: through podman's API
+        # either loses the exit status, and a failed publish would pass.
+        process = subprocess.Popen([docker, "start", "--attach", container], env=dict(environ))
+        status = process.wait()
+    finally:
+        subprocess.run([docker, "rm", "--force", container], capture_output=True, check=False)
+    sys.exit(status)
 
 
 def container_options(environ: Mapping[str, str]) -> list[str]:
@@ -204,7 +241,9 @@ def container_options(environ: Mapping[str, str]) -> list[str]:
 def image_hash() -> str:
     digest = hashlib.sha256()
     paths = [ACTION / name for name in IMAGE_INPUTS]
-    paths += sorted((ACTION / "publisher").glob("*.py"))
+    paths += sorted(
+        p for p in (ACTION / "publisher").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
     for path in paths:
         digest.update(path.relative_to(ACTION).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -229,17 +268,26 @@ def native_python() -> str | None:
     Windows ARM64, where cryptography has no wheel: uv installs the x86_64 build, which Windows
     emulates); None: a Python that uv installs."""
     windows_arm = platform.system() == "Windows" and platform.machine().upper() == "ARM64"
-    new_enough = sys.version_info >= (3, 11) and platform.python_implementation() == "CPython"
+    import sysconfig
+
+    new_enough = (
+        sys.version_info >= (3, 11)
+        and platform.python_implementation() == "CPython"
+        and not sysconfig.get_config_var("Py_GIL_DISABLED")  # abi3 wheels do not fit 3.13t
+    )
     return sys.executable if new_enough and not windows_arm else None
 
 
 def run_natively(python: str | None, environ: Mapping[str, str]) -> NoReturn:
-    home = Path(environ.get("RUNNER_TEMP") or tempfile.gettempdir()) / "publisher-action"
+    # RUNNER_TEMP: emptied after every job, and this job's alone. Elsewhere a folder of this
+    # run's own, never a predictable shared path another user could have filled.
+    runner_temp = environ.get("RUNNER_TEMP")
+    home = Path(runner_temp) / "publisher-action" if runner_temp else Path(tempfile.mkdtemp())
     venv = environment(home, python, environ)
-    child = dict(environ)
-    child["PYTHONPATH"] = str(ACTION)  # the publisher's own code, beside the locked packages
-    child["PYTHONNOUSERSITE"] = "1"
-    child.pop("PYTHONHOME", None)
+    # None of the step's PYTHON* settings (as in the container): only the publisher's own code
+    # beside the locked packages.
+    child = {k: v for k, v in environ.items() if not k.startswith("PYTHON")}
+    child.update(PYTHONPATH=str(ACTION), PYTHONNOUSERSITE="1")
     child.pop("VIRTUAL_ENV", None)
     # -P: not the workspace first on sys.path, where a project's own `rich/` or `twine/` would
     # shadow the locked packages.
@@ -271,7 +319,19 @@ def environment(home: Path, python: str | None, environ: Mapping[str, str]) -> P
         managed = [] if python else ["--managed-python"]
         _check(
             _run(
-                [str(uv), "venv", "--quiet", *managed, "--python", target, str(venv)],
+                # Not the workspace's uv settings (its pyproject.toml, uv.toml): ours.
+                [
+                    str(uv),
+                    "venv",
+                    "--quiet",
+                    "--no-config",
+                    "--no-project",
+                    "--allow-existing",
+                    *managed,
+                    "--python",
+                    target,
+                    str(venv),
+                ],
                 environ=uv_environ,
             ),
             "uv could not create the environment",
@@ -282,6 +342,7 @@ def environment(home: Path, python: str | None, environ: Mapping[str, str]) -> P
                     str(uv),
                     "pip",
                     "install",
+                    "--no-build",  # wheels only: no build step runs unhashed code
                     "--quiet",
                     "--python",
                     str(venv_python(venv)),
@@ -352,8 +413,13 @@ def certificate_files(environ: Mapping[str, str]) -> tuple[Path, ...]:
 
 def _uv_environ(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """uv with the system's CA store (a TLS-inspecting proxy's CA is usually there), plus the
-    `ca-certificates` input's, no cache left behind, and its Pythons under `home`."""
-    child = dict(environ)
+    `ca-certificates` input's, no cache left behind, and its Pythons under `home`; without the
+    step's inputs and the OIDC request token (the password among them): uv needs neither."""
+    child = {
+        name: value
+        for name, value in environ.items()
+        if not name.startswith(("INPUT_", "ACTIONS_ID_TOKEN_", "PYTHON"))
+    }
     child.update(
         UV_SYSTEM_CERTS="1", UV_PYTHON_INSTALL_DIR=str(home / "python"), UV_NO_PROGRESS="1"
     )
@@ -364,9 +430,8 @@ def _uv_environ(home: Path, environ: Mapping[str, str]) -> dict[str, str]:
     extra = certificate_files(environ)
     if extra:  # uv reads SSL_CERT_FILE instead of the system's store: give it both
         bundle = home / "ca-bundle.pem"
-        system = _system_bundle()
-        parts = [system.read_text(encoding="utf-8")] if system else []
-        parts += [path.read_text(encoding="utf-8") for path in extra]
+        parts = [_system_certificates()]
+        parts += [path.read_text(encoding="utf-8", errors="replace") for path in extra]
         bundle.write_text("\n".join(parts), encoding="utf-8")
         child["SSL_CERT_FILE"] = str(bundle)
     return child
@@ -382,6 +447,18 @@ def _system_bundle() -> Path | None:
     return None
 
 
+def _system_certificates() -> str:
+    """The system's trusted roots as PEM: its bundle file (Linux), else what Python loads from
+    the system store (Windows' certificate store, macOS' keychain through OpenSSL's defaults)."""
+    import ssl
+
+    bundle = _system_bundle()
+    if bundle is not None:
+        return bundle.read_text(encoding="utf-8", errors="replace")
+    context = ssl.create_default_context()
+    return "".join(ssl.DER_cert_to_PEM_cert(der) for der in context.get_ca_certs(binary_form=True))
+
+
 # --- plumbing ------------------------------------------------------------------------------------
 
 
@@ -390,8 +467,14 @@ def _exec(command: list[str], environ: dict[str, str]) -> NoReturn:
     sys.stderr.flush()
     if os.name == "nt":  # no exec: a child, which gets the console's Ctrl-C and Ctrl-Break too
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGBREAK, signal.SIG_IGN)  # type: ignore[attr-defined]
         sys.exit(subprocess.run(command, env=environ, check=False).returncode)
-    os.execvpe(command[0], command, environ)  # noqa: S606 - the program, with its arguments
+    try:
+        os.execvpe(command[0], command, environ)  # noqa: S606 - the program, with its arguments
+    except OSError as error:
+        raise SetupError(
+            "Set-up failed", f"`{command[0]}` could not be started: {error}"
+        ) from error
 
 
 def _run(
@@ -454,16 +537,25 @@ def _printable(text: str) -> str:
     return "\\" + text if text.lstrip().startswith("::") else text
 
 
-def _fail(title: str, message: str, environ: Mapping[str, str]) -> NoReturn:
-    def escape(value: str) -> str:
-        return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def _escape(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
+
+def _annotation(kind: str, title: str, message: str) -> str:
+    title = _escape(title).replace(":", "%3A").replace(",", "%2C")
+    return f"::{kind} title={title}::{_escape(message)}"
+
+
+def _warn(title: str, message: str) -> None:
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        print(_annotation("warning", title, message), flush=True)
+    else:
+        print(f"warning: {title}\n  {message}", file=sys.stderr, flush=True)
+
+
+def _fail(title: str, message: str, environ: Mapping[str, str]) -> NoReturn:
     if environ.get("GITHUB_ACTIONS") == "true":
-        print(
-            f"::error title={escape(title).replace(':', '%3A').replace(',', '%2C')}::"
-            f"{escape(message)}",
-            flush=True,
-        )
+        print(_annotation("error", title, message), flush=True)
     else:
         print(f"error: {title}\n  {message}", file=sys.stderr, flush=True)
     summary = environ.get("GITHUB_STEP_SUMMARY")

@@ -18,8 +18,10 @@ Usage: python fetch_uv.py LOCK DEST
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import html
+import http.client
 import io
 import json
 import os
@@ -106,10 +108,18 @@ def _fit_macos(tags: list[str], machine: str, release: tuple[int, int]) -> tuple
 
 
 def get(url: str, accept: str, context: ssl.SSLContext | None = None) -> tuple[bytes, str]:
-    """The body and content type at `url`, retrying connection errors, 429 and 5xx."""
-    if urllib.parse.urlsplit(url).scheme not in ("https", "http"):  # urllib would open file: too
-        sys.exit(f"{url}: not an http(s) URL")
+    """The body and content type at `url`, retrying connection errors, 429 and 5xx. A user name
+    and password in the URL (a private mirror's) go in an Authorization header, never in a
+    message."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("https", "http"):  # urllib would open file: too
+        sys.exit(f"{shown(url)}: not an http(s) URL")
     headers = {"Accept": accept, "User-Agent": "fetch_uv"}
+    if parts.username is not None:
+        credentials = f"{urllib.parse.unquote(parts.username)}:"
+        credentials += urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
     request = urllib.request.Request(url, headers=headers)  # noqa: S310
     for attempt in range(1, ATTEMPTS + 1):
         try:
@@ -117,12 +127,18 @@ def get(url: str, accept: str, context: ssl.SSLContext | None = None) -> tuple[b
                 return response.read(), response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as error:
             if attempt == ATTEMPTS or (error.code != 429 and error.code < 500):
-                sys.exit(f"{url}: HTTP {error.code} {error.reason}")
-        except (urllib.error.URLError, OSError) as error:
+                sys.exit(f"{shown(url)}: HTTP {error.code} {error.reason}")
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as error:
             if attempt == ATTEMPTS:
-                sys.exit(f"{url}: {error}")
+                sys.exit(f"{shown(url)}: {error}")
         time.sleep(0.25 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def shown(url: str) -> str:
+    """`url` fit for a message: no user name or password."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def files(index: str, context: ssl.SSLContext | None = None) -> dict[str, str]:
@@ -150,7 +166,10 @@ def fetch(lock: str, destination: Path, cafiles: tuple[Path, ...] = ()) -> None:
     index = os.environ.get("UV_DEFAULT_INDEX") or os.environ.get("UV_INDEX_URL") or DEFAULT_INDEX
     context = ssl.create_default_context()
     for cafile in cafiles:
-        context.load_verify_locations(cafile=str(cafile))
+        try:
+            context.load_verify_locations(cafile=str(cafile))
+        except (ssl.SSLError, OSError, UnicodeDecodeError) as error:
+            sys.exit(f"{cafile}: not a PEM file of certificates ({error})")
     system, machine, libc = platform.system(), platform.machine(), platform.libc_ver()
     major, minor = ((platform.mac_ver()[0] or "0") + ".0").split(".")[:2]
     release = (int(major), int(minor))
@@ -163,7 +182,7 @@ def fetch(lock: str, destination: Path, cafiles: tuple[Path, ...] = ()) -> None:
                 fits[name] = rank
     if not fits:
         library = " ".join(libc) if libc[0] else "musl" if system == "Linux" else system
-        sys.exit(f"{index}: no uv {version} wheel for {machine} with {library}")
+        sys.exit(f"{shown(index)}: no uv {version} wheel for {machine} with {library}")
     name = max(fits, key=fits.__getitem__)
     body, _ = get(listed[name], "*/*", context)
     digest = hashlib.sha256(body).hexdigest()

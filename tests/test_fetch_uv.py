@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib.util
 import io
@@ -120,8 +121,10 @@ class Index(StandIn):
         self.files = files
         self.html = html
         self.fail = fail  # answer this many requests with a 503 first
+        self.authorization: list[str] = []  # each request's Authorization header
 
     def handle(self, method: str, path: str, headers: Any, body: bytes):  # type: ignore[no-untyped-def]
+        self.authorization.append(headers.get("authorization", ""))
         if self.fail:
             self.fail -= 1
             return 503, {}, b"try again"
@@ -249,3 +252,22 @@ def test_no_wheel_for_this_machine_is_an_error_that_says_so(tmp_path: Path) -> N
     assert completed.returncode == 1
     assert f"no uv {VERSION} wheel for {platform.machine()}" in completed.stderr
     assert not (tmp_path / "uv").exists()
+
+
+def test_credentials_in_the_index_url_go_in_a_header_and_never_in_a_message(
+    tmp_path: Path,
+) -> None:
+    """A private mirror's URL with a user name and token: urllib would take `user:token@host`
+    for the host name, and the error would print the token."""
+    index = Index({}, fail=99)
+    try:
+        url = index.url.replace("://", "://ci-user:s3cret-token@") + "/simple"
+        with pytest.raises(SystemExit) as failed:
+            fetch_uv.get(url + "/uv/", "*/*")
+    finally:
+        index.close()
+
+    assert "s3cret-token" not in str(failed.value)
+    assert str(failed.value).startswith(f"{index.url}/simple/uv/: HTTP 503")
+    expected = "Basic " + base64.b64encode(b"ci-user:s3cret-token").decode()
+    assert index.authorization == [expected] * fetch_uv.ATTEMPTS

@@ -67,6 +67,7 @@ def test_every_input_reaches_the_publisher_as_the_runner_gives_a_docker_action_i
     env = step["env"]
 
     assert ACTION["runs"]["using"] == "composite"
+    assert env.pop("MSYS2_ENV_CONV_EXCL") == "INPUT_"  # Git Bash: inputs are not paths to convert
     assert env == {
         f"INPUT_{name.upper()}": f"${{{{ inputs.{name} }}}}" for name in ACTION["inputs"]
     }
@@ -155,6 +156,22 @@ def test_an_engine_that_hangs_is_given_two_seconds(
     assert time.monotonic() - started < 3.0
     assert docker is None
     assert why == "no Docker engine: `docker version` got no answer within 2 s."
+
+
+def test_in_a_job_container_the_host_engine_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job with `container:` sees the host's Docker socket, whose daemon would mount the host
+    paths of the same names, not the job's workspace."""
+    fake_docker(tmp_path, monkeypatch, 'echo "29.1.3"')
+    environ = {"GITHUB_WORKSPACE": "/__w/example-pkg/example-pkg"}
+
+    docker, why = launch.decide("auto", environ)
+
+    assert docker is None
+    assert (
+        why == "no Docker engine: this job runs in a container, whose paths the engine cannot see."
+    )
 
 
 def test_no_docker_command_means_natively(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
