@@ -79,9 +79,7 @@ def main() -> NoReturn:
             if way == "container":
                 raise SetupError("Image not built", IMAGE_NOT_BUILT)
             why = "the image could not be built here (the log above says why)."
-            _warn(
-                "Image not built", IMAGE_NOT_BUILT.replace("Nothing", "Running natively: nothing")
-            )
+            _warn("Image not built: running natively", IMAGE_NOT_BUILT.split(" Nothing")[0])
         python = native_python()
         shown = f"Python {platform.python_version()}" if python else f"Python {NATIVE_PYTHON}"
         _say(f"Running natively ({shown}, {platform.system()} {platform.machine()}): {why}")
