@@ -188,31 +188,51 @@ def build_image(docker: str) -> str:
 
 def run_in_container(docker: str, image: str, environ: Mapping[str, str]) -> NoReturn:
     """The image run as the runner runs a Docker action: the same variables and folders, at the
-    same paths; the container removed afterwards, whatever happens (its configuration holds the
-    step's secrets)."""
-    status: int | None = None
-    process: subprocess.Popen[bytes] | None = None
+    same paths. The runner's signals are sent to the publisher (`docker kill --signal`: the
+    client's own forwarding is not to be relied on, and podman's drops it); the exit status is
+    the container's; the container is removed afterwards, whatever happens (its configuration
+    holds the step's secrets)."""
+    container = ""
 
     def forward(number: int, _frame: object) -> None:
-        if process is not None and process.poll() is None:
-            process.send_signal(number)  # `docker start --attach` passes it on to the publisher
-        elif process is None:
-            raise KeyboardInterrupt
+        if not container:
+            raise KeyboardInterrupt  # not started yet: nothing was published
+        name = signal.Signals(number).name
+        subprocess.Popen(
+            [docker, "kill", "--signal", name, container],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, forward)
     created = _run([docker, "create", *container_options(environ), image], capture=True)
     if created.returncode != 0:
         raise SetupError("Container not created", _printable(created.stderr.strip()))
-    container = created.stdout.strip()
+    status = 1
     try:
-        # `create` then `start --attach`, not `run --rm` or `create --rm`: through podman's API
-        # either loses the exit status, and a failed publish would pass.
-        process = subprocess.Popen([docker, "start", "--attach", container], env=dict(environ))
-        status = process.wait()
+        container = created.stdout.strip()
+        # `create`, `start --attach` for the output, then `wait` for the status: `run --rm` and
+        # `create --rm` lose it through podman's API, and a failed publish would pass.
+        subprocess.run([docker, "start", "--attach", container], env=dict(environ), check=False)
+        status = _status(docker, container)
     finally:
         subprocess.run([docker, "rm", "--force", container], capture_output=True, check=False)
     sys.exit(status)
+
+
+def _status(docker: str, container: str) -> int:
+    """The container's exit status, once it has exited (a client cut off by a signal may have
+    returned before the publisher was done winding down)."""
+    while True:
+        try:
+            waited = subprocess.run(
+                [docker, "wait", container], capture_output=True, text=True, check=False
+            )
+        except KeyboardInterrupt:  # a signal forwarded while we wait: wait on
+            continue
+        answer = waited.stdout.strip()
+        return int(answer) if waited.returncode == 0 and answer.isdigit() else 1
 
 
 def container_options(environ: Mapping[str, str]) -> list[str]:

@@ -262,13 +262,14 @@ def _default_sigint() -> None:
 
 
 class NativeStep:
-    """The action's step, run natively with the runner's variables, its output collected."""
+    """The action's step, run natively (unless `inputs` say otherwise) with the runner's
+    variables, its output collected."""
 
     def __init__(
         self, runner: Runner, action: Path, uv_cache: Path, inputs: dict[str, str], **env: str
     ) -> None:
         tmp = runner.tmp_path
-        given = runner.environment(inputs | {"run-in": "native"})
+        given = runner.environment({"run-in": "native"} | inputs)
         environment = runner_environment(
             tmp / "home", docker_host=f"unix://{tmp}/no-engine.sock", uv_cache=uv_cache
         )
@@ -550,3 +551,46 @@ def test_in_the_container_a_failure_fails_the_step(
     assert "::error title=Invalid input `skip-existing`::" in log
     assert warehouse.requests == []
     assert run.outputs["publish"]["outcome"] == "failure", run.log
+
+
+@pytest.mark.container
+def test_a_cancelled_container_step_revokes_the_token_and_reports_each_file(
+    engine: str,
+    tmp_path: Path,
+    action: Path,
+    uv_cache: Path,
+    runtime: OidcRuntime,
+    warehouse: Warehouse,
+    sigstore: Sigstore,
+) -> None:
+    """The runner's SIGINT reaches the publisher in the container: the launcher, the step's
+    entry process, passes it on through `docker start --attach`; the container is removed."""
+    runner = Runner(tmp_path, runtime, sigstore)
+    release = build_release(runner.workspace / "dist", 19)
+    warehouse.upload_delays = [0.0]
+    warehouse.upload_delay = 30.0
+    inputs = {
+        "repository-url": warehouse.upload_url,
+        "attestations": "false",
+        "run-in": "container",
+    }
+    with NativeStep(runner, action, uv_cache, inputs, DOCKER_HOST=engine) as step:
+        step.wait_for(lambda: warehouse.in_flight == 4, timeout=120)
+        took = step.cancel()
+    run = step.run()
+
+    assert "Running in the container built from the action's Dockerfile" in run.log, run.log
+    assert took < STOP_WITHIN, f"took {took:.1f} s to stop"
+    assert run.returncode not in (0, -signal.SIGINT), run.log
+    statuses = [f["status"] for f in run.files()]
+    assert statuses == ["uploaded"] + ["unknown"] * 4 + ["failed"] * (len(release) - 5)
+    assert "Cancelled (SIGINT) during the upload" in run.summary
+    assert all(m.burned for m in warehouse.minted), "the token was left alive"
+    left = subprocess.run(
+        ["docker", "ps", "--all", "--quiet", "--filter", f"ancestor={image_tag(action)}"],
+        env={"DOCKER_HOST": engine, "PATH": RUNNER_PATH},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert left.stdout.strip() == "", "the container was left behind"
