@@ -7,10 +7,10 @@ without Docker): a virtual environment holding exactly the locked packages, inst
 outside the workspace and kept for the job's next publish step. The `run-in` input forces either
 way. One line of the log says which way was taken and why.
 
-Then this process becomes the publisher (`python -m publisher`), or `docker start --attach`,
-which passes the runner's signals on to it: a cancelled job signals the publisher itself. On
-Windows, which cannot replace a process, the publisher runs as a child that gets the console's
-Ctrl-C and Ctrl-Break as this process does.
+Natively this process then becomes the publisher (`python -m publisher`), so a cancelled job
+signals the publisher itself; in the container way it stays the parent and passes each signal
+on (`docker kill --signal`). On Windows, which cannot replace a process, the publisher runs as a
+child that gets the console's Ctrl-C and Ctrl-Break as this process does.
 
 Runs on the runner's own Python (3.9 or newer) and imports nothing of the publisher.
 """
