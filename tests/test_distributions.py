@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import pytest
 
-from publisher import distributions
+from publisher import archives
 from publisher.distributions import check_metadata, check_pypi_rules, find_distributions
 from publisher.errors import DistributionError, MetadataError
 from tests.conftest import build_dists
@@ -191,7 +191,7 @@ def write_zip_sdist(path: Path, size: int) -> None:
 def test_metadata_past_the_bound_is_refused_unread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
-    monkeypatch.setattr(distributions, "METADATA_LIMIT", 4096)
+    monkeypatch.setattr(archives, "METADATA_LIMIT", 4096)
     name = {"wheel": "bomb-1.0-py3-none-any.whl", "tar.gz": "bomb-1.0.tar.gz"}.get(kind, "b.zip")
     path = tmp_path / name
     big = METADATA + b"a" * 4096
@@ -211,7 +211,7 @@ def test_metadata_past_the_bound_is_refused_unread(
 
 
 def test_metadata_at_the_bound_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(distributions, "METADATA_LIMIT", 4096)
+    monkeypatch.setattr(archives, "METADATA_LIMIT", 4096)
     write_bomb_wheel(tmp_path / "bomb-1.0-py3-none-any.whl", 4096)
 
     [dist] = find_distributions(tmp_path).distributions
@@ -305,7 +305,7 @@ def tar_member(name: str, data: bytes) -> bytes:
 
 
 def test_members_are_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(distributions, "MAX_MEMBERS", 10)
+    monkeypatch.setattr(archives, "MAX_MEMBERS", 10)
     members = [(f"bomb-1.0/m{i}", b"") for i in range(10)]
     write_sdist(tmp_path / "bomb-1.0.tar.gz", [("bomb-1.0/PKG-INFO", METADATA), *members])
     with zipfile.ZipFile(tmp_path / "bomb-1.0-py3-none-any.whl", "w") as zf:
