@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import requests
 import urllib3
@@ -150,19 +150,30 @@ def add_timeouts(session: requests.Session, timeout: tuple[float, float] | None 
     session.mount("http://", adapter)
 
 
+class Caller(Protocol):
+    """Who makes a request: its session, its retry policy, and where its log lines go (the
+    stages' `Shared`, trusted publishing's `Exchange`)."""
+
+    @property
+    def session(self) -> requests.Session: ...
+
+    @property
+    def policy(self) -> RetryPolicy: ...
+
+    def log(self, text: str, /) -> None: ...
+
+
 def request(
-    session: requests.Session,
+    caller: Caller,
     method: str,
     url: str,
     *,
     what: str,
-    policy: RetryPolicy,
-    log: Callable[[str], None],
     limit: int | None = None,
     gave_up: Callable[[str], PublishError] | None = None,
     **kwargs: Any,
 ) -> requests.Response:
-    """One request with the retry policy; returns the first answer that is not a 5xx.
+    """One request with the caller's retry policy; the first answer that is not a 5xx or 429.
 
     `limit`: the body is wanted whole (a simple page), read within the attempt (a time-out
     while reading is retried), and at most this many bytes: a larger one is `IndexRefused`.
@@ -170,7 +181,7 @@ def request(
     for `with_retries`."""
 
     def attempt(_number: int) -> requests.Response:
-        response = session.request(
+        response = caller.session.request(
             method, url, allow_redirects=False, stream=limit is not None, **kwargs
         )
         if limit is None or response.status_code >= 500 or response.is_redirect:
@@ -183,7 +194,9 @@ def request(
             )
         return response
 
-    return with_retries(attempt, url=url, what=what, policy=policy, log=log, gave_up=gave_up)
+    return with_retries(
+        attempt, url=url, what=what, policy=caller.policy, log=caller.log, gave_up=gave_up
+    )
 
 
 def _size(limit: int) -> str:

@@ -112,12 +112,10 @@ def _read_page(shared: Shared, index: Index, url: str, *, fresh: bool) -> _Page:
     for _hop in range(2):  # one redirect on the same host is followed (a missing slash, say)
         try:
             response = request(
-                shared.session,
+                shared,
                 "GET",
                 url,
                 what=f"Reading {url}",
-                policy=policy,
-                log=shared.log,
                 limit=PAGE_LIMIT,
                 gave_up=lambda why: IndexRefused(why, title=f"{why} ({policy.attempts} attempts)"),
                 headers=headers,

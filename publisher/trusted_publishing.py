@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import TracebackType
 
@@ -95,14 +95,7 @@ class Exchange:
 
 def fetch_audience(exchange: Exchange) -> str:
     url = f"{exchange.base}/_/oidc/audience"
-    response = request(
-        exchange.session,
-        "GET",
-        url,
-        what="Asking the index for its audience",
-        policy=exchange.policy,
-        log=exchange.log,
-    )
+    response = request(exchange, "GET", url, what="Asking the index for its audience")
     name = index_name(exchange.repository_url)
     if response.status_code in (403, 404):
         state = "is disabled" if response.status_code == 403 else "is not available"
@@ -210,13 +203,7 @@ def missing_permission() -> TrustedPublishingError:
 def mint_upload_token(exchange: Exchange, oidc_token: str, projects: Iterable[str]) -> UploadToken:
     url = f"{exchange.base}/_/oidc/mint-token"
     response = request(
-        exchange.session,
-        "POST",
-        url,
-        what="Exchanging the OIDC token",
-        policy=exchange.policy,
-        log=exchange.log,
-        json={"token": oidc_token},
+        exchange, "POST", url, what="Exchanging the OIDC token", json={"token": oidc_token}
     )
     body = _json(response)
     token = body.get("token")
@@ -267,12 +254,10 @@ def burn_token(exchange: Exchange, token: UploadToken, *, quick: bool = False) -
     url = f"{exchange.base}/_/oidc/burn-token"
     try:
         response = request(
-            exchange.session,
+            replace(exchange, policy=RetryPolicy(attempts=1)) if quick else exchange,
             "POST",
             url,
             what="Revoking the upload token",
-            policy=RetryPolicy(attempts=1) if quick else exchange.policy,
-            log=exchange.log,
             json={"token": token.value},
             timeout=QUICK_TIMEOUT if quick else None,
         )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import email.utils
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler
@@ -29,6 +30,15 @@ from publisher.http import (
 from tests.servers import StandIn, Warehouse
 
 FAST = RetryPolicy(delay=0.001)
+
+
+@dataclass(frozen=True)
+class Via:
+    """A caller of `request`: a session, a retry policy, and where the log lines go."""
+
+    session: requests.Session
+    policy: RetryPolicy
+    log: Callable[[str], None] = print
 
 
 def answer(
@@ -118,7 +128,7 @@ def test_backoff_doubles_with_jitter_and_honours_retry_after() -> None:
 def test_redirect_is_refused(warehouse: Warehouse) -> None:
     warehouse.redirect["/x"] = "http://127.0.0.1:1/elsewhere"
     with make_session() as session, pytest.raises(RedirectRefused) as raised:
-        request(session, "GET", f"{warehouse.url}/x", what="x", policy=FAST, log=print)
+        request(Via(session, FAST), "GET", f"{warehouse.url}/x", what="x")
     assert "http://127.0.0.1:1/elsewhere" in raised.value.markdown
     assert warehouse.count("GET", "/") == 1
 
@@ -295,12 +305,10 @@ def test_an_answer_sent_a_byte_at_a_time_ends_at_the_read_timeout(
     started = time.monotonic()
     with make_session((1.0, 0.5)) as session, pytest.raises(IndexRefused) as raised:
         request(
-            session,
+            Via(session, RetryPolicy(attempts=2, delay=0.01), log.append),
             "GET",
             f"{hostile.url}/slow",
             what="Reading",
-            policy=RetryPolicy(attempts=2, delay=0.01),
-            log=log.append,
             limit=limit,
         )
     assert time.monotonic() - started < 2.5  # 2 attempts of 0.5 s, and a wait
@@ -314,10 +322,10 @@ def test_an_answer_read_whole_keeps_its_first_mebibyte_and_a_page_is_whole_or_re
     hostile.answer = (200, {"content-type": "text/plain"}, b"x" * (ANSWER_LIMIT + 5000))
     with make_session() as session:
         assert len(session.get(f"{hostile.url}/big").content) == ANSWER_LIMIT
-        page = request(session, "GET", hostile.url, what="x", policy=FAST, log=print, limit=10**7)
+        page = request(Via(session, FAST), "GET", hostile.url, what="x", limit=10**7)
         assert len(page.content) == ANSWER_LIMIT + 5000
         with pytest.raises(IndexRefused) as raised:
-            request(session, "GET", hostile.url, what="x", policy=FAST, log=print, limit=10_000)
+            request(Via(session, FAST), "GET", hostile.url, what="x", limit=10_000)
         assert session.get(f"{hostile.url}/again").status_code == 200  # the session goes on
     assert raised.value.title == "the answer is larger than 10000 bytes"
     assert hostile.count("GET", "/") == 4  # too large is not retried
@@ -331,7 +339,7 @@ def test_a_broken_body_is_retried_as_a_connection_failure(hostile: Hostile) -> N
     hostile.takeover["/broken"] = broken
     log: list[str] = []
     with make_session() as session, pytest.raises(IndexRefused):
-        request(session, "GET", f"{hostile.url}/broken", what="x", policy=FAST, log=log.append)
+        request(Via(session, FAST, log.append), "GET", f"{hostile.url}/broken", what="x")
     assert len(log) == FAST.attempts - 1
     assert all(line.startswith("x: connection failed (") for line in log)
 
@@ -340,7 +348,7 @@ def test_a_redirect_to_what_is_no_url_is_refused_as_any_redirect(hostile: Hostil
     for location in ("http://[::1/legacy/", "http://127.0.0.1:port/", "http://h:99999999/"):
         hostile.answer = (302, {"location": location}, b"")
         with make_session() as session, pytest.raises(RedirectRefused) as raised:
-            request(session, "POST", hostile.url, what="Minting", policy=FAST, log=print)
+            request(Via(session, FAST), "POST", hostile.url, what="Minting")
         assert raised.value.location == location
 
 

@@ -24,6 +24,7 @@ from publisher.network import (
     setup_network,
 )
 from tests.servers import StandIn
+from tests.test_http import Via
 from tests.tls import Authority, Proxy, make_authority
 
 HOST = "/home/runner/work/example-pkg/example-pkg"  # the runner's workspace on its host
@@ -246,12 +247,10 @@ def test_it_is_not_retried(clean_environ: MutableMapping[str, str], server: Hell
     logged: list[str] = []
     with make_session() as session, pytest.raises(CertificateNotTrusted):
         request(
-            session,
+            Via(session, RetryPolicy(attempts=3, delay=0.01), logged.append),
             "GET",
             server.url,
             what="Reading",
-            policy=RetryPolicy(attempts=3, delay=0.01),
-            log=logged.append,
         )
     assert logged == []
     assert server.requests == []
