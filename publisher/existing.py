@@ -20,18 +20,15 @@ from publisher.values import Distribution, FileResult, Status
 
 
 class Presence(Enum):
-    """What the index has under a distribution's file name: the one rule, for the comparison
-    before the upload and for an upload the index refused."""
+    """What the index has under a distribution's file name, when it lists one: the one rule,
+    for the comparison before the upload and for an upload the index refused."""
 
-    ABSENT = "no file of this name"
     SAME = "this file (same sha256)"
     BY_NAME = "a file of this name, without a hash"
     OTHER = "another file of this name (other sha256)"
 
 
-def presence(dist: Distribution, remote: RemoteFile | None) -> Presence:
-    if remote is None:
-        return Presence.ABSENT
+def presence(dist: Distribution, remote: RemoteFile) -> Presence:
     if not remote.sha256:
         return Presence.BY_NAME
     return Presence.SAME if remote.sha256 == dist.digests.sha256 else Presence.OTHER
@@ -52,10 +49,11 @@ def compare_with_index(
     conflicts: list[str] = []
     for dist in dists:
         remote = listing.files.get(dist.filename)
-        found = presence(dist, remote)
-        if remote is None or found is Presence.ABSENT:
+        if remote is None:
             to_upload.append(dist)
-        elif found is Presence.BY_NAME:
+            continue
+        found = presence(dist, remote)
+        if found is Presence.BY_NAME:
             console.warning(
                 f"The index lists `{dist.filename}` without a hash: taken to be this file, by "
                 "its name, and not uploaded again.",

@@ -343,9 +343,9 @@ def _settle(
         if response.status_code != 409 and "already exist" not in text.lower():
             return None
         remote = RemoteFile("", "")  # there, by the index's words; its content unknown
-    found = presence(dist, remote)
-    if remote is None or found is Presence.ABSENT:
+    if remote is None:
         return None
+    found = presence(dist, remote)
     if found is Presence.SAME:
         return already_there(dist, remote)
     if skip_existing:
