@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -11,10 +12,13 @@ import re
 import subprocess
 import sys
 import tarfile
+import threading
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,6 +27,18 @@ from tests.servers import OidcRuntime, Warehouse
 from tests.sigstore_standin import Sigstore, sigstore_fixture  # noqa: F401 (the `sigstore` fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(path: Path) -> ModuleType:
+    """One of the action's scripts (action/launch.py, docker/fetch_uv.py), imported from its
+    file: they are run as programs, not imported from a package."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 README = """\
 # example-pkg
@@ -195,6 +211,67 @@ def parse_outputs(text: str) -> dict[str, str]:
             name, value_ = line.split("=", 1)
             outputs[name] = value_
     return outputs
+
+
+class Background:
+    """A step's process started in the background as the runner starts it, its output collected
+    as it comes, to be signalled when a test says; its outputs and summary (`tmp`'s
+    output.txt and summary.md, emptied first) read after."""
+
+    def __init__(
+        self, command: list[str], tmp: Path, cwd: Path, env: dict[str, str], **popen: Any
+    ) -> None:
+        self.tmp = tmp
+        for name in ("output.txt", "summary.md"):
+            (tmp / name).write_text("")
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            **popen,
+        )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        self.lines.extend(self.process.stdout or ())
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert self.process.poll() is None, "the step ended:\n" + self.log
+            assert time.monotonic() < deadline, "never got there:\n" + self.log
+            time.sleep(0.01)
+
+    def signal(self, number: int) -> float:
+        """Send it `number`; the seconds until the process ended."""
+        signalled = time.monotonic()
+        self.process.send_signal(number)
+        self.process.wait(timeout=30)
+        self.reader.join(timeout=5)
+        return time.monotonic() - signalled
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def outputs(self) -> dict[str, str]:
+        return parse_outputs((self.tmp / "output.txt").read_text())
+
+    def summary(self) -> str:
+        return (self.tmp / "summary.md").read_text()
+
+    def run(self) -> Run:
+        return Run(self.process.returncode, self.log, "", self.outputs(), self.summary())
 
 
 TRUST_CONFIG = "sigstore-trust.json"  # in the workspace: the stand-in Sigstore's

@@ -15,16 +15,14 @@ as tests/test_container.py); it is skipped elsewhere, unless PUBLISHER_CONTAINER
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +40,22 @@ from tests.act import (
 )
 from tests.conftest import (
     TRUST_CONFIG,
+    Background,
     Run,
     Runner,
     assert_no_secrets,
     build_dists,
     build_release,
-    parse_outputs,
+    load_script,
 )
 from tests.servers import OidcRuntime, StandIn, Warehouse
 from tests.sigstore_standin import Sigstore
 
-REQUIRED = os.environ.get("PUBLISHER_CONTAINER_TESTS") == "required"
 PUBLISH_PREDICATE = "https://docs.pypi.org/attestations/publish/v1"
 SIGNED = {"sigstore-trust-config": TRUST_CONFIG}  # sign with the stand-in Sigstore
 NATIVELY = "Running natively (Python "
 IN_THE_CONTAINER = "Running in the container built from the action's Dockerfile"
+RELEASE = 20  # files in the release cancelled mid-upload: an sdist and 19 wheels
 SET_UP = re.compile(r"Set up the locked environment in (\d+\.\d+) s")
 REUSED = "Reusing the environment set up by an earlier step"
 STOP_WITHIN = 5.0  # seconds from the runner's first signal to the exit
@@ -261,9 +260,9 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-class NativeStep:
-    """The action's step, run natively (unless `inputs` say otherwise) with the runner's
-    variables, its output collected."""
+class ActionStep(Background):
+    """The action's step as the runner starts it (`bash -c 'exec python3 launch.py'`), natively
+    unless `inputs` say otherwise, with the runner's variables."""
 
     def __init__(
         self, runner: Runner, action: Path, uv_cache: Path, inputs: dict[str, str], **env: str
@@ -278,46 +277,19 @@ class NativeStep:
         }
         self.runner_temp = tmp / "temp"
         environment |= {"CI": "true", "RUNNER_OS": "Linux", "RUNNER_TEMP": str(self.runner_temp)}
-        for name in ("output.txt", "summary.md"):
-            (tmp / name).write_text("")
-        self.tmp = tmp
-        self.process = subprocess.Popen(
+        super().__init__(
             ["bash", "-c", 'exec python3 "$0"', str(action / "action" / "launch.py")],
-            cwd=runner.workspace,
-            env=environment | env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            tmp,
+            runner.workspace,
+            environment | env,
             preexec_fn=_default_sigint,
         )
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        self.lines.extend(self.process.stdout or ())
-
-    def wait_for(self, condition: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            assert self.process.poll() is None, "the step ended:\n" + self.log
-            assert time.monotonic() < deadline, "never got there:\n" + self.log
-            time.sleep(0.02)
 
     def cancel(self) -> float:
         """SIGINT, as the runner cancels; the seconds until the step ended."""
-        signalled = time.monotonic()
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=30)
-        self.reader.join(timeout=5)
-        return time.monotonic() - signalled
+        return self.signal(signal.SIGINT)
 
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> NativeStep:
+    def __enter__(self) -> ActionStep:
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -325,18 +297,34 @@ class NativeStep:
         self.kill()
         shutil.rmtree(self.runner_temp, ignore_errors=True)
 
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
 
-    def run(self) -> Run:
-        return Run(
-            self.process.returncode,
-            self.log,
-            "",
-            parse_outputs((self.tmp / "output.txt").read_text()),
-            (self.tmp / "summary.md").read_text(),
-        )
+def cancel_mid_upload(
+    runner: Runner, action: Path, uv_cache: Path, warehouse: Warehouse, **env: str
+) -> tuple[Run, float]:
+    """The step started as the runner starts it (`env`: how it runs), then the runner's SIGINT
+    once the first file landed and four are in flight (30 s each on the index); the run and
+    the seconds it took to stop."""
+    build_release(runner.workspace / "dist", RELEASE - 1)
+    warehouse.upload_delays = [0.0]
+    warehouse.upload_delay = 30.0
+    inputs = {"repository-url": warehouse.upload_url, "attestations": "false"}
+    if "DOCKER_HOST" in env:
+        inputs["run-in"] = "container"
+    with ActionStep(runner, action, uv_cache, inputs, **env) as step:
+        step.wait_for(lambda: warehouse.in_flight == 4, timeout=300)  # the set-up comes first
+        took = step.cancel()
+    return step.run(), took
+
+
+def assert_stopped_mid_upload(run: Run, took: float, warehouse: Warehouse) -> None:
+    """Within 5 s, each file reported as it is, the token revoked."""
+    assert took < STOP_WITHIN, f"took {took:.1f} s to stop"
+    assert run.returncode not in (0, -signal.SIGINT), run.log
+    statuses = [f["status"] for f in run.files()]
+    assert statuses == ["uploaded"] + ["unknown"] * 4 + ["failed"] * (RELEASE - 5)
+    assert "Cancelled (SIGINT) during the upload" in run.summary
+    assert warehouse.minted, "no token minted"
+    assert all(m.burned for m in warehouse.minted), "the token was left alive"
 
 
 def test_a_cancelled_native_step_revokes_the_token_and_reports_each_file(
@@ -347,26 +335,12 @@ def test_a_cancelled_native_step_revokes_the_token_and_reports_each_file(
     warehouse: Warehouse,
     sigstore: Sigstore,
 ) -> None:
-    """SIGINT mid-upload: the first file landed, four in flight (30 s each on the index)."""
     runner = Runner(tmp_path, runtime, sigstore)
-    release = build_release(runner.workspace / "dist", 19)
-    warehouse.upload_delays = [0.0]
-    warehouse.upload_delay = 30.0
-    inputs = {"repository-url": warehouse.upload_url, "attestations": "false"}
-    with NativeStep(runner, action, uv_cache, inputs) as step:
-        step.wait_for(lambda: warehouse.in_flight == 4, timeout=300)  # the set-up comes first
-        took = step.cancel()
-    run = step.run()
+    run, took = cancel_mid_upload(runner, action, uv_cache, warehouse)
 
     assert NATIVELY in run.log, run.log
-    assert took < STOP_WITHIN, f"took {took:.1f} s to stop"
-    assert run.returncode not in (0, -signal.SIGINT), run.log
-    statuses = [f["status"] for f in run.files()]
-    assert statuses == ["uploaded"] + ["unknown"] * 4 + ["failed"] * (len(release) - 5)
-    assert "Cancelled (SIGINT) during the upload" in run.summary
+    assert_stopped_mid_upload(run, took, warehouse)
     assert "**Unknown, check the index**" in run.summary
-    assert warehouse.minted, "no token minted"
-    assert all(m.burned for m in warehouse.minted), "the token was left alive"
     assert "Traceback" not in run.log
     assert_no_secrets(run, *runtime.issued, *warehouse.minted_tokens, runtime.request_token)
 
@@ -405,7 +379,7 @@ def test_a_native_step_cancelled_while_it_sets_up_stops_at_once(
     index = SilentIndex()
     inputs = {"repository-url": warehouse.upload_url}
     try:
-        with NativeStep(
+        with ActionStep(
             runner, action, uv_cache, inputs, UV_DEFAULT_INDEX=f"{index.url}/simple/"
         ) as step:
             step.wait_for(index.asked.is_set, timeout=60)
@@ -425,19 +399,9 @@ def test_a_native_step_cancelled_while_it_sets_up_stops_at_once(
 # --- with an engine ---------------------------------------------------------------------------
 
 
-def _unavailable(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"container test required but cannot run: {reason}")
-    pytest.skip(reason)
-
-
 def image_tag(action: Path) -> str:
     """The tag the launcher looks for (and builds when it is missing)."""
-    spec = importlib.util.spec_from_file_location("launch", action / "action" / "launch.py")
-    assert spec is not None
-    assert spec.loader is not None
-    launch = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launch)
+    launch = load_script(action / "action" / "launch.py")
     return f"publisher-action:{launch.image_hash()}"
 
 
@@ -447,21 +411,10 @@ def engine(tmp_path_factory: pytest.TempPathFactory, action: Path) -> Iterator[s
     image. The launcher would build it with `docker build`, which cannot pull the Dockerfile's
     pinned base here: it is built beforehand as tests/test_container.py builds it, on the local
     stand-in for that base, and tagged as the launcher names it, so the launcher finds it."""
-    if os.geteuid() != 0:
-        _unavailable("needs root for podman and buildah")
     if shutil.which("docker", path=RUNNER_PATH) is None:
-        _unavailable("no `docker` client")
-    if shutil.which("apt-get") is None and shutil.which("podman") is None:
-        _unavailable("no podman and no apt-get to install it")
-    setup = images.set_up()
-    if setup.returncode != 0:
-        _unavailable(f"setup failed:\n{setup.stdout}\n{setup.stderr}")
+        images.unavailable("no `docker` client")
     tag = image_tag(action)
-    started = time.monotonic()
-    command = images.build_command(action, tag, setup.stdout.split()[-1])
-    build = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
-    assert build.returncode == 0, build.stdout + build.stderr
-    print(f"image built in {time.monotonic() - started:.1f} s")
+    images.build_image(action, tag)
     here = tmp_path_factory.mktemp("engine")
     socket = here / "podman.sock"
     with (here / "service.log").open("w") as log:
@@ -564,28 +517,12 @@ def test_a_cancelled_container_step_revokes_the_token_and_reports_each_file(
     sigstore: Sigstore,
 ) -> None:
     """The runner's SIGINT reaches the publisher in the container: the launcher, the step's
-    entry process, passes it on through `docker start --attach`; the container is removed."""
+    entry process, passes it on (`docker kill --signal`); the container is removed."""
     runner = Runner(tmp_path, runtime, sigstore)
-    release = build_release(runner.workspace / "dist", 19)
-    warehouse.upload_delays = [0.0]
-    warehouse.upload_delay = 30.0
-    inputs = {
-        "repository-url": warehouse.upload_url,
-        "attestations": "false",
-        "run-in": "container",
-    }
-    with NativeStep(runner, action, uv_cache, inputs, DOCKER_HOST=engine) as step:
-        step.wait_for(lambda: warehouse.in_flight == 4, timeout=120)
-        took = step.cancel()
-    run = step.run()
+    run, took = cancel_mid_upload(runner, action, uv_cache, warehouse, DOCKER_HOST=engine)
 
-    assert "Running in the container built from the action's Dockerfile" in run.log, run.log
-    assert took < STOP_WITHIN, f"took {took:.1f} s to stop"
-    assert run.returncode not in (0, -signal.SIGINT), run.log
-    statuses = [f["status"] for f in run.files()]
-    assert statuses == ["uploaded"] + ["unknown"] * 4 + ["failed"] * (len(release) - 5)
-    assert "Cancelled (SIGINT) during the upload" in run.summary
-    assert all(m.burned for m in warehouse.minted), "the token was left alive"
+    assert IN_THE_CONTAINER in run.log, run.log
+    assert_stopped_mid_upload(run, took, warehouse)
     left = subprocess.run(
         ["docker", "ps", "--all", "--quiet", "--filter", f"ancestor={image_tag(action)}"],
         env={"DOCKER_HOST": engine, "PATH": RUNNER_PATH},

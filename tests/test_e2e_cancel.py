@@ -10,70 +10,23 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.conftest import Runner, parse_outputs
+from tests.conftest import Background, Runner
 from tests.servers import OidcRuntime, Warehouse
 from tests.sigstore_standin import Sigstore
 
 STOP_WITHIN = 5.0  # seconds from the signal to the exit
 
 
-class Started:
-    """`python -m publisher` running in the background, its output collected as it comes."""
-
-    def __init__(self, runner: Runner, inputs: dict[str, str]) -> None:
-        self.runner = runner
-        for name in ("output.txt", "summary.md"):
-            (runner.tmp_path / name).write_text("")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "publisher"],
-            cwd=runner.workspace,
-            env=runner.environment(inputs),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise AssertionError("never got there:\n" + "".join(self.lines))
-            time.sleep(0.01)
-
-    def stop(self) -> float:
-        """SIGTERM; the seconds until the process exited."""
-        signalled = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=30)
-        took = time.monotonic() - signalled
-        self.reader.join(timeout=5)
-        return took
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def outputs(self) -> dict[str, str]:
-        return parse_outputs((self.runner.tmp_path / "output.txt").read_text())
-
-    def summary(self) -> str:
-        return (self.runner.tmp_path / "summary.md").read_text()
+def started(runner: Runner, inputs: dict[str, str]) -> Background:
+    """`python -m publisher` running in the background, as the runner starts the action."""
+    command = [sys.executable, "-m", "publisher"]
+    return Background(command, runner.tmp_path, runner.workspace, runner.environment(inputs))
 
 
 def hold(seconds: float) -> Callable[[BaseHTTPRequestHandler, bytes], None]:
@@ -93,10 +46,10 @@ def test_a_signal_while_the_index_is_read_stops_before_any_token_or_signature(
 ) -> None:
     """Not "index not readable, going on": the run stops there."""
     warehouse.takeover["/simple/"] = hold(20)
-    run = Started(runner, {"repository-url": warehouse.upload_url})
+    run = started(runner, {"repository-url": warehouse.upload_url})
     run.wait_for(lambda: warehouse.count("GET", "/simple/") > 0)
 
-    took = run.stop()
+    took = run.signal(signal.SIGTERM)
 
     assert run.process.returncode == 1, run.log
     assert took < STOP_WITHIN, f"took {took:.1f} s to stop"
@@ -117,10 +70,10 @@ def test_a_signal_while_signing_ends_the_signing_and_revokes_the_token(
     """The certificate authority holds the run; the worker that signs must not go on to log
     entries after the signal, and nothing is uploaded."""
     sigstore.fulcio.takeover["/api/v2/signingCert"] = hold(20)
-    run = Started(runner, {"repository-url": warehouse.upload_url})
+    run = started(runner, {"repository-url": warehouse.upload_url})
     run.wait_for(lambda: sigstore.fulcio.count("POST", "/api/v2/signingCert") > 0)
 
-    took = run.stop()
+    took = run.signal(signal.SIGTERM)
     time.sleep(0.5)  # a worker left running would reach Rekor by now
 
     assert run.process.returncode == 1, run.log
@@ -139,10 +92,10 @@ def test_a_signal_while_the_release_is_awaited_reports_what_was_uploaded(
     """The uploads landed: the report must say so, not "cancelled before anything was
     uploaded" with no files."""
     warehouse.serve_delay = 60.0  # uploaded, but not listed for a minute
-    run = Started(runner, {"repository-url": warehouse.upload_url})
+    run = started(runner, {"repository-url": warehouse.upload_url})
     run.wait_for(lambda: "Waiting until" in run.log)
 
-    took = run.stop()
+    took = run.signal(signal.SIGTERM)
 
     assert run.process.returncode == 1, run.log
     assert took < STOP_WITHIN, f"took {took:.1f} s to stop"

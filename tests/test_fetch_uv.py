@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -14,28 +13,18 @@ import sys
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, load_script
 from tests.servers import StandIn
 
 SCRIPT = ROOT / "docker" / "fetch_uv.py"
 VERSION = "0.13.9"
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fetch_uv", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fetch_uv = _load()
+fetch_uv = load_script(SCRIPT)
 
 
 @pytest.mark.parametrize(

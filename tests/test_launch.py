@@ -8,14 +8,12 @@ The runs themselves, through a real runner implementation, are in tests/test_act
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,20 +21,10 @@ from ruamel.yaml import YAML
 
 from publisher.report import OUTPUT_NAMES
 from publisher.settings import ALIASES, DEFAULTS
-from tests.conftest import ROOT, build_dists
+from tests.conftest import ROOT, build_dists, load_script
 from tests.tls import Proxy, make_authority
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("launch", ROOT / "action" / "launch.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-launch = _load()
+launch = load_script(ROOT / "action" / "launch.py")
 ACTION: dict[str, Any] = YAML(typ="safe").load((ROOT / "action.yml").read_text())
 README = (ROOT / "README.md").read_text()
 
