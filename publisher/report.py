@@ -256,5 +256,7 @@ def _outputs_text(outputs: dict[str, str]) -> str:
 
 
 def _append(path: Path, text: str) -> None:
-    with path.open("a", encoding="utf-8") as f:
+    """Lines end in LF on every platform, as `echo >> "$GITHUB_OUTPUT"` writes them in Git Bash
+    on Windows: the runner splits these files at LF (text mode would write CRLF there)."""
+    with path.open("a", encoding="utf-8", newline="\n") as f:
         f.write(text)
